@@ -1,0 +1,51 @@
+/*
+ * The one counting allocator. Every allocation of the process goes through
+ * it (libgit2, zlib, zstd and jansson are wired in by the modules that own
+ * them), so the budget counts real bytes: live, peak and a hard limit.
+ *
+ * Over the limit an allocation returns NULL and records SDF_EBUDGET in the
+ * thread's error slot; nothing aborts.
+ */
+#ifndef SDF_ALLOC_H
+#define SDF_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *sdf_malloc(size_t n);
+void *sdf_calloc(size_t nmemb, size_t size);
+void *sdf_realloc(void *ptr, size_t n);
+void *sdf_reallocarray(void *ptr, size_t nmemb, size_t size);
+void sdf_free(void *ptr);
+char *sdf_strdup(const char *s);
+char *sdf_strndup(const char *s, size_t n);
+
+/* Bytes the caller may count on: live + n <= limit (0 = unlimited). */
+void sdf_alloc_set_limit(size_t bytes);
+size_t sdf_alloc_limit(void);
+size_t sdf_alloc_live(void);
+size_t sdf_alloc_peak(void);
+void sdf_alloc_reset_peak(void);
+/* Bytes still available under the limit (SIZE_MAX when unlimited). */
+size_t sdf_alloc_available(void);
+
+/*
+ * Set when an allocation on this thread failed since the last clear. Lets a
+ * caller tell "a library ran out of budget" from other library failures.
+ */
+int sdf_alloc_failed(void);
+void sdf_alloc_clear_failed(void);
+
+/*
+ * Fault injection for tests: the n-th allocation from now (1-based, counted
+ * process-wide) fails as if over budget; 0 disables. Returns how many
+ * allocations were made since the last arm, so a test can tell whether the
+ * armed one was reached.
+ */
+void sdf_alloc_fail_at(uint64_t n);
+uint64_t sdf_alloc_count_since_arm(void);
+
+/* Parses "123", "64K", "16M", "1G" (powers of 1024). 0 on success. */
+int sdf_parse_size(const char *s, size_t *out);
+
+#endif

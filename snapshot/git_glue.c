@@ -1,0 +1,144 @@
+/* libgit2 set-up and error translation. */
+#include "store_int.h"
+#include "sdf_alloc.h"
+#include "sdf_error.h"
+
+#include <git2/sys/alloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void *g_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return sdf_malloc(n);
+}
+
+static void *g_calloc(size_t nelem, size_t elsize, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return sdf_calloc(nelem, elsize);
+}
+
+static char *g_strdup(const char *s, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return sdf_strdup(s);
+}
+
+static char *g_strndup(const char *s, size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return sdf_strndup(s, n);
+}
+
+static char *g_substrdup(const char *s, size_t n, const char *file, int line)
+{
+	char *p;
+
+	(void)file;
+	(void)line;
+	if (n == SIZE_MAX || !(p = sdf_malloc(n + 1)))
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+static void *g_realloc(void *ptr, size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return sdf_realloc(ptr, n);
+}
+
+static void *g_reallocarray(void *ptr, size_t nelem, size_t elsize,
+			    const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return sdf_reallocarray(ptr, nelem, elsize);
+}
+
+static void *g_mallocarray(size_t nelem, size_t elsize, const char *file,
+			   int line)
+{
+	(void)file;
+	(void)line;
+	return sdf_reallocarray(NULL, nelem, elsize);
+}
+
+static git_allocator counting_allocator = {
+	g_malloc,  g_calloc,	  g_strdup,	 g_strndup, g_substrdup,
+	g_realloc, g_reallocarray, g_mallocarray, sdf_free};
+
+int sdf_snapshot_global_init(void)
+{
+	int err;
+
+	if ((err = git_libgit2_opts(GIT_OPT_SET_ALLOCATOR,
+				    &counting_allocator)) < 0)
+		return sdf_git_error(err, "cannot install the allocator");
+	if ((err = git_libgit2_init()) < 0)
+		return sdf_git_error(err, "cannot initialise libgit2");
+	/* Object cache and pack windows are bounded: we stream, not cache. */
+	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(4 << 20));
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(1 << 20));
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(8 << 20));
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, (size_t)64);
+	/* Refs and objects are written atomically; fsync is the caller's. */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
+	return 0;
+}
+
+void sdf_snapshot_global_shutdown(void)
+{
+	git_libgit2_shutdown();
+}
+
+int sdf_git_error(int giterr, const char *fmt, ...)
+{
+	const git_error *ge = git_error_last();
+	char ctx[256];
+	int code;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	if (sdf_alloc_failed()) {
+		sdf_alloc_clear_failed();
+		return sdf_error_set(SDF_EBUDGET,
+				     "%s: memory budget exceeded (%zu bytes)",
+				     ctx, sdf_alloc_limit());
+	}
+	switch (giterr) {
+	case GIT_ENOTFOUND:
+		code = SDF_ENOTFOUND;
+		break;
+	case GIT_ELOCKED:
+		code = SDF_ELOCKED;
+		break;
+	case GIT_EAMBIGUOUS:
+	case GIT_EINVALIDSPEC:
+	case GIT_EINVALID:
+		code = SDF_EINVAL;
+		break;
+	default:
+		code = SDF_ERROR;
+		if (ge && ge->klass == GIT_ERROR_OS &&
+		    strstr(ge->message, "No space left"))
+			code = SDF_ENOSPC;
+		else if (ge && (ge->klass == GIT_ERROR_ZLIB ||
+				ge->klass == GIT_ERROR_ODB ||
+				ge->klass == GIT_ERROR_OBJECT))
+			code = SDF_ECORRUPT;
+	}
+	return sdf_error_set(code, "%s: %s", ctx,
+			     ge && ge->message ? ge->message : "libgit2 error");
+}

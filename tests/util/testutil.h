@@ -1,0 +1,38 @@
+/* Helpers for the Criterion suites: sandboxes, files, child processes. */
+#ifndef SDF_TESTUTIL_H
+#define SDF_TESTUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct {
+	char *out;	/* NUL-terminated stdout */
+	size_t out_len;
+	char *err;	/* NUL-terminated stderr */
+	int status;	/* exit code, or 128+signal */
+	long maxrss_kb; /* the child's peak RSS from wait4() */
+	double seconds; /* wall time */
+} tu_result;
+
+/* A fresh directory under $TMPDIR (or /tmp); free() the result. */
+char *tu_mkdtemp(const char *tag);
+void tu_rm_rf(const char *path);
+/* dir/rel := data, creating parent directories. Aborts the test on error. */
+void tu_write(const char *dir, const char *rel, const void *data, size_t len,
+	      mode_t mode);
+void tu_write_str(const char *dir, const char *rel, const char *s);
+/* Returns a malloc'd copy of dir/rel's content, or NULL. */
+char *tu_read(const char *dir, const char *rel, size_t *len);
+char *tu_path(const char *dir, const char *rel);
+
+/* Runs argv (argv[0] looked up in PATH) in cwd with stdin from /dev/null. */
+int tu_run(tu_result *res, const char *cwd, char *const argv[]);
+/* Runs "/bin/sh -c CMD" after formatting; returns the exit status. */
+int tu_sh(tu_result *res, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void tu_result_dispose(tu_result *res);
+
+/* Last line of s (without its newline), malloc'd. */
+char *tu_last_line(const char *s);
+
+#endif
