@@ -1,0 +1,538 @@
+/*
+ * xdiff's Myers stage, replayed over spilled hash sequences.
+ *
+ * The box [off1, lim1) x [off2, lim2) is shrunk by its common head and
+ * tail, then split at a middle snake found by searching forwards from the
+ * top-left corner and backwards from the bottom-right one, one edit cost
+ * at a time. As in git 2.39's xdiff, the search gives up early: past
+ * SNAKE_HEUR_COST it takes a diagonal that ends in a run of SNAKE_LEN equal
+ * lines and got far enough, and at the cost cutoff it takes the furthest
+ * reaching diagonal; the half on the side of such a guess is then solved
+ * with no shortcuts. These choices decide which lines git calls changed,
+ * so they are reproduced exactly (checked against git's output in
+ * tests/diff).
+ */
+#include "myers_int.h"
+
+#include "diff_int.h"
+
+#include "sdf_alloc.h"
+#include "sdf_error.h"
+
+#include <string.h>
+
+#define SNAKE_LEN 20        /* a "good" snake is longer than this */
+#define SNAKE_HEUR_COST 256 /* the snake heuristic starts past this cost */
+#define COST_CUTOFF_MIN 256 /* the cost cutoff is at least this */
+#define GOOD_PATH_FACTOR 4  /* a guessed path must beat cost * this */
+
+#define BLOCK_SHIFT 12 /* 4096 records, 64 KiB per cached block */
+#define BLOCK_RECS ((int64_t)1 << BLOCK_SHIFT)
+#define READER_BYTES (64u << 10)
+
+/* Not an error: the K vectors would pass the work budget. */
+#define OVER_WORK_BUDGET 1
+
+/* One sequence: records [base, base + n) of a spill, read through a cache. */
+typedef struct {
+	int fd;
+	uint64_t base;
+	int64_t n;
+	sdf_diff_hash *all;    /* the whole range, when it fits */
+	sdf_diff_hash *blocks; /* else nslots blocks, direct mapped */
+	int64_t *tags;
+	int64_t nslots;
+	sdf_diff_hash bad; /* returned after an I/O error */
+	int err;
+} seq;
+
+static const sdf_diff_hash *seq_miss(seq *s, int64_t i)
+{
+	int64_t blk = i >> BLOCK_SHIFT;
+	int64_t slot = blk & (s->nslots - 1);
+	sdf_diff_hash *dst = s->blocks + slot * BLOCK_RECS;
+
+	if (s->tags[slot] != blk) {
+		int64_t first = blk << BLOCK_SHIFT;
+		int64_t cnt = s->n - first;
+		int rc;
+
+		if (cnt > BLOCK_RECS)
+			cnt = BLOCK_RECS;
+		rc = spill_pread(s->fd, dst, (size_t)cnt * sizeof(*dst),
+				 (s->base + (uint64_t)first) * sizeof(*dst));
+		if (rc < 0) {
+			s->err = rc;
+			s->tags[slot] = -1;
+			return &s->bad;
+		}
+		s->tags[slot] = blk;
+	}
+	return dst + (i & (BLOCK_RECS - 1));
+}
+
+static inline const sdf_diff_hash *seq_at(seq *s, int64_t i)
+{
+	if (s->all)
+		return &s->all[i];
+	return seq_miss(s, i);
+}
+
+/* Caches the sequence within bytes; everything when it fits. */
+static int seq_open(seq *s, int fd, uint64_t base, int64_t n, size_t bytes,
+		    uint64_t bad)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->base = base;
+	s->n = n;
+	s->bad.lo = s->bad.hi = bad;
+	if (n == 0)
+		return 0;
+	if ((uint64_t)n <= bytes / sizeof(sdf_diff_hash)) {
+		s->all = sdf_malloc((size_t)n * sizeof(sdf_diff_hash));
+		if (!s->all)
+			return SDF_EBUDGET;
+		return spill_pread(fd, s->all, (size_t)n * sizeof(sdf_diff_hash),
+				   base * sizeof(sdf_diff_hash));
+	}
+	s->nslots = 2;
+	while ((size_t)s->nslots * 2 * BLOCK_RECS * sizeof(sdf_diff_hash) <=
+	       bytes)
+		s->nslots *= 2;
+	s->blocks = sdf_malloc((size_t)(s->nslots * BLOCK_RECS) *
+			       sizeof(sdf_diff_hash));
+	s->tags = sdf_malloc((size_t)s->nslots * sizeof(int64_t));
+	if (!s->blocks || !s->tags)
+		return SDF_EBUDGET;
+	for (int64_t k = 0; k < s->nslots; k++)
+		s->tags[k] = -1;
+	return 0;
+}
+
+static void seq_close(seq *s)
+{
+	sdf_free(s->all);
+	sdf_free(s->blocks);
+	sdf_free(s->tags);
+	s->all = s->blocks = NULL;
+	s->tags = NULL;
+}
+
+/* K values of the diagonals within half of a centre diagonal. */
+typedef struct {
+	int64_t *v;
+	int64_t centre, half;
+} kwin;
+
+typedef struct {
+	int64_t off1, lim1, off2, lim2;
+	int need_min;
+} box;
+
+typedef struct {
+	seq s1, s2;
+	int64_t cost_cutoff;
+	kwin fwd, bwd;
+	size_t kv_budget; /* bytes both windows may take */
+	box *stack;
+	size_t depth, stack_cap;
+	uint64_t chg1, chg2;
+} solver;
+
+typedef struct {
+	int64_t i1, i2;
+	int min_lo, min_hi;
+} cut;
+
+#define KF(d) (sv->fwd.v[(d) - sv->fwd.centre + sv->fwd.half])
+#define KB(d) (sv->bwd.v[(d) - sv->bwd.centre + sv->bwd.half])
+
+static inline int same(solver *sv, int64_t i1, int64_t i2)
+{
+	return hash_eq(seq_at(&sv->s1, i1), seq_at(&sv->s2, i2));
+}
+
+/* Makes both windows reach half diagonals around their centres. */
+static int kv_reserve(solver *sv, int64_t half)
+{
+	kwin *w[2] = {&sv->fwd, &sv->bwd};
+	int64_t want;
+	size_t bytes;
+
+	if (sv->fwd.half >= half && sv->bwd.half >= half)
+		return 0;
+	want = sv->fwd.half ? sv->fwd.half : 64;
+	while (want < half)
+		want *= 2;
+	bytes = 2 * (size_t)(2 * want + 1) * sizeof(int64_t);
+	if (bytes > sv->kv_budget)
+		return OVER_WORK_BUDGET;
+	for (int k = 0; k < 2; k++) {
+		int64_t *nv = sdf_malloc((size_t)(2 * want + 1) *
+					 sizeof(int64_t));
+
+		if (!nv)
+			return SDF_EBUDGET;
+		if (w[k]->v)
+			memcpy(nv + (want - w[k]->half), w[k]->v,
+			       (size_t)(2 * w[k]->half + 1) * sizeof(int64_t));
+		sdf_free(w[k]->v);
+		w[k]->v = nv;
+		w[k]->half = want;
+	}
+	return 0;
+}
+
+/* The furthest reaching path, when the search has cost too much. */
+static void cut_at_furthest(solver *sv, const box *bx, int64_t fmin,
+			    int64_t fmax, int64_t bmin, int64_t bmax, cut *c)
+{
+	int64_t fsum = -1, fi1 = -1, bsum = INT64_MAX, bi1 = INT64_MAX;
+	int64_t d, i1, i2;
+
+	for (d = fmax; d >= fmin; d -= 2) {
+		i1 = KF(d) < bx->lim1 ? KF(d) : bx->lim1;
+		i2 = i1 - d;
+		if (i2 > bx->lim2) {
+			i1 = bx->lim2 + d;
+			i2 = bx->lim2;
+		}
+		if (i1 + i2 > fsum) {
+			fsum = i1 + i2;
+			fi1 = i1;
+		}
+	}
+	for (d = bmax; d >= bmin; d -= 2) {
+		i1 = KB(d) > bx->off1 ? KB(d) : bx->off1;
+		i2 = i1 - d;
+		if (i2 < bx->off2) {
+			i1 = bx->off2 + d;
+			i2 = bx->off2;
+		}
+		if (i1 + i2 < bsum) {
+			bsum = i1 + i2;
+			bi1 = i1;
+		}
+	}
+	if ((bx->lim1 + bx->lim2) - bsum < fsum - (bx->off1 + bx->off2)) {
+		c->i1 = fi1;
+		c->i2 = fsum - fi1;
+		c->min_lo = 1;
+		c->min_hi = 0;
+	} else {
+		c->i1 = bi1;
+		c->i2 = bsum - bi1;
+		c->min_lo = 0;
+		c->min_hi = 1;
+	}
+}
+
+/* A guessed split at a long snake, once the cost passed the trigger. */
+static int cut_at_snake(solver *sv, const box *bx, int64_t ec, int64_t fmid,
+			int64_t fmin, int64_t fmax, int64_t bmid, int64_t bmin,
+			int64_t bmax, cut *c)
+{
+	int64_t best = 0, d, i1, i2, v, dd, k;
+
+	for (d = fmax; d >= fmin; d -= 2) {
+		dd = d > fmid ? d - fmid : fmid - d;
+		i1 = KF(d);
+		i2 = i1 - d;
+		v = (i1 - bx->off1) + (i2 - bx->off2) - dd;
+		if (v <= GOOD_PATH_FACTOR * ec || v <= best)
+			continue;
+		if (i1 < bx->off1 + SNAKE_LEN || i1 >= bx->lim1 ||
+		    i2 < bx->off2 + SNAKE_LEN || i2 >= bx->lim2)
+			continue;
+		for (k = 1; k <= SNAKE_LEN && same(sv, i1 - k, i2 - k); k++)
+			;
+		if (k > SNAKE_LEN) {
+			best = v;
+			c->i1 = i1;
+			c->i2 = i2;
+		}
+	}
+	if (best > 0) {
+		c->min_lo = 1;
+		c->min_hi = 0;
+		return 1;
+	}
+	for (d = bmax; d >= bmin; d -= 2) {
+		dd = d > bmid ? d - bmid : bmid - d;
+		i1 = KB(d);
+		i2 = i1 - d;
+		v = (bx->lim1 - i1) + (bx->lim2 - i2) - dd;
+		if (v <= GOOD_PATH_FACTOR * ec || v <= best)
+			continue;
+		if (i1 <= bx->off1 || i1 > bx->lim1 - SNAKE_LEN ||
+		    i2 <= bx->off2 || i2 > bx->lim2 - SNAKE_LEN)
+			continue;
+		for (k = 0; k < SNAKE_LEN && same(sv, i1 + k, i2 + k); k++)
+			;
+		if (k == SNAKE_LEN) {
+			best = v;
+			c->i1 = i1;
+			c->i2 = i2;
+		}
+	}
+	if (best > 0) {
+		c->min_lo = 0;
+		c->min_hi = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Finds where to split a box whose corners both differ. */
+static int split(solver *sv, const box *bx, cut *c)
+{
+	const int64_t dmin = bx->off1 - bx->lim2, dmax = bx->lim1 - bx->off2;
+	const int64_t fmid = bx->off1 - bx->off2, bmid = bx->lim1 - bx->lim2;
+	const int odd = (int)((fmid - bmid) & 1);
+	int64_t fmin = fmid, fmax = fmid, bmin = bmid, bmax = bmid;
+	int64_t ec, d, i1, i2, start;
+	int rc;
+
+	if ((rc = kv_reserve(sv, 2)) != 0)
+		return rc;
+	sv->fwd.centre = fmid;
+	sv->bwd.centre = bmid;
+	KF(fmid) = bx->off1;
+	KB(bmid) = bx->lim1;
+
+	for (ec = 1;; ec++) {
+		int long_snake = 0;
+
+		if ((rc = kv_reserve(sv, ec + 1)) != 0)
+			return rc;
+
+		/* Widen the forward band by one, or narrow it at a wall. */
+		if (fmin > dmin)
+			KF(--fmin - 1) = -1;
+		else
+			++fmin;
+		if (fmax < dmax)
+			KF(++fmax + 1) = -1;
+		else
+			--fmax;
+		for (d = fmax; d >= fmin; d -= 2) {
+			i1 = KF(d - 1) >= KF(d + 1) ? KF(d - 1) + 1 : KF(d + 1);
+			start = i1;
+			i2 = i1 - d;
+			while (i1 < bx->lim1 && i2 < bx->lim2 && same(sv, i1, i2)) {
+				i1++;
+				i2++;
+			}
+			if (i1 - start > SNAKE_LEN)
+				long_snake = 1;
+			KF(d) = i1;
+			if (odd && bmin <= d && d <= bmax && KB(d) <= i1) {
+				c->i1 = i1;
+				c->i2 = i2;
+				c->min_lo = c->min_hi = 1;
+				return 0;
+			}
+		}
+
+		/* The same backwards from the bottom-right corner. */
+		if (bmin > dmin)
+			KB(--bmin - 1) = INT64_MAX;
+		else
+			++bmin;
+		if (bmax < dmax)
+			KB(++bmax + 1) = INT64_MAX;
+		else
+			--bmax;
+		for (d = bmax; d >= bmin; d -= 2) {
+			i1 = KB(d - 1) < KB(d + 1) ? KB(d - 1) : KB(d + 1) - 1;
+			start = i1;
+			i2 = i1 - d;
+			while (i1 > bx->off1 && i2 > bx->off2 &&
+			       same(sv, i1 - 1, i2 - 1)) {
+				i1--;
+				i2--;
+			}
+			if (start - i1 > SNAKE_LEN)
+				long_snake = 1;
+			KB(d) = i1;
+			if (!odd && fmin <= d && d <= fmax && i1 <= KF(d)) {
+				c->i1 = i1;
+				c->i2 = i2;
+				c->min_lo = c->min_hi = 1;
+				return 0;
+			}
+		}
+
+		if (bx->need_min)
+			continue;
+		if (long_snake && ec > SNAKE_HEUR_COST &&
+		    cut_at_snake(sv, bx, ec, fmid, fmin, fmax, bmid, bmin, bmax,
+				 c))
+			return 0;
+		if (ec >= sv->cost_cutoff) {
+			cut_at_furthest(sv, bx, fmin, fmax, bmin, bmax, c);
+			return 0;
+		}
+	}
+}
+
+static int push(solver *sv, int64_t off1, int64_t lim1, int64_t off2,
+		int64_t lim2, int need_min)
+{
+	box *b;
+
+	if (sv->depth == sv->stack_cap) {
+		size_t cap = sv->stack_cap ? sv->stack_cap * 2 : 64;
+		box *ns = sdf_reallocarray(sv->stack, cap, sizeof(box));
+
+		if (!ns)
+			return SDF_EBUDGET;
+		sv->stack = ns;
+		sv->stack_cap = cap;
+	}
+	b = &sv->stack[sv->depth++];
+	b->off1 = off1;
+	b->lim1 = lim1;
+	b->off2 = off2;
+	b->lim2 = lim2;
+	b->need_min = need_min;
+	return 0;
+}
+
+/* Divide and conquer, with a stack instead of recursion. */
+static int solve(solver *sv, int64_t n1, int64_t n2)
+{
+	int rc = push(sv, 0, n1, 0, n2, 0);
+
+	while (rc == 0 && sv->depth) {
+		box bx = sv->stack[--sv->depth];
+		cut c;
+
+		while (bx.off1 < bx.lim1 && bx.off2 < bx.lim2 &&
+		       same(sv, bx.off1, bx.off2)) {
+			bx.off1++;
+			bx.off2++;
+		}
+		while (bx.off1 < bx.lim1 && bx.off2 < bx.lim2 &&
+		       same(sv, bx.lim1 - 1, bx.lim2 - 1)) {
+			bx.lim1--;
+			bx.lim2--;
+		}
+		if (bx.off1 == bx.lim1 || bx.off2 == bx.lim2) {
+			sv->chg1 += (uint64_t)(bx.lim1 - bx.off1);
+			sv->chg2 += (uint64_t)(bx.lim2 - bx.off2);
+			continue;
+		}
+		memset(&c, 0, sizeof(c));
+		if ((rc = split(sv, &bx, &c)) != 0)
+			break;
+		if (sv->s1.err || sv->s2.err)
+			break;
+		rc = push(sv, c.i1, bx.lim1, c.i2, bx.lim2, c.min_hi);
+		if (rc == 0)
+			rc = push(sv, bx.off1, c.i1, bx.off2, c.i2, c.min_lo);
+	}
+	if (rc == 0 && (sv->s1.err || sv->s2.err))
+		rc = sv->s1.err ? sv->s1.err : sv->s2.err;
+	return rc;
+}
+
+/* Common head and tail of two spills, read as streams. */
+static int trim_common(uint64_t *head, uint64_t *tail, int fd1, uint64_t n1,
+		       int fd2, uint64_t n2)
+{
+	uint64_t lim = n1 < n2 ? n1 : n2, h = 0, t = 0;
+	rec_reader r1, r2;
+	const sdf_diff_hash *x, *y;
+	int rc;
+
+	*head = *tail = 0;
+	if (lim == 0)
+		return 0;
+	for (int back = 0; back < 2; back++) {
+		uint64_t *cnt = back ? &t : &h;
+		uint64_t max = back ? lim - h : lim;
+
+		if (max == 0)
+			break;
+		memset(&r2, 0, sizeof(r2));
+		rc = rec_reader_open(&r1, fd1, back ? n1 - max : 0,
+				     back ? n1 : max, back, READER_BYTES);
+		if (rc == 0)
+			rc = rec_reader_open(&r2, fd2, back ? n2 - max : 0,
+					     back ? n2 : max, back,
+					     READER_BYTES);
+		while (rc == 0 && *cnt < max) {
+			if ((rc = rec_reader_next(&r1, &x)) < 0 ||
+			    (rc = rec_reader_next(&r2, &y)) < 0)
+				break;
+			if (!x || !y || !hash_eq(x, y))
+				break;
+			(*cnt)++;
+		}
+		rec_reader_close(&r1);
+		rec_reader_close(&r2);
+		if (rc < 0)
+			return rc;
+	}
+	*head = h;
+	*tail = t;
+	return 0;
+}
+
+int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
+		uint64_t n_old, int fd_new, uint64_t n_new, size_t budget)
+{
+	solver sv;
+	uint64_t head, tail, m1, m2;
+	size_t cache;
+	int rc;
+
+	*chg_old = *chg_new = 0;
+	*exact = 1;
+	memset(&sv, 0, sizeof(sv));
+	if (n_old == 0 || n_new == 0) {
+		*chg_old = n_old;
+		*chg_new = n_new;
+		return 0;
+	}
+	rc = trim_common(&head, &tail, fd_old, n_old, fd_new, n_new);
+	if (rc < 0)
+		return rc;
+	m1 = n_old - head - tail;
+	m2 = n_new - head - tail;
+	if (m1 == 0 || m2 == 0) {
+		*chg_old = m1;
+		*chg_new = m2;
+		return 0;
+	}
+
+	/* As xdiff: the cutoff follows all the records left for Myers. */
+	sv.cost_cutoff = xdiff_sqrt((int64_t)(n_old + n_new + 3));
+	if (sv.cost_cutoff < COST_CUTOFF_MIN)
+		sv.cost_cutoff = COST_CUTOFF_MIN;
+	cache = budget / 4;
+	sv.kv_budget = budget / 4;
+	rc = seq_open(&sv.s1, fd_old, head, (int64_t)m1, cache, 0);
+	if (rc == 0)
+		rc = seq_open(&sv.s2, fd_new, head, (int64_t)m2, cache, 1);
+	if (rc == 0)
+		rc = solve(&sv, (int64_t)m1, (int64_t)m2);
+	if (rc == OVER_WORK_BUDGET) {
+		/* Our own window cap, not the allocator: give the bound. */
+		rc = 0;
+		*exact = 0;
+		*chg_old = m1;
+		*chg_new = m2;
+	} else if (rc == 0) {
+		*chg_old = sv.chg1;
+		*chg_new = sv.chg2;
+	}
+	seq_close(&sv.s1);
+	seq_close(&sv.s2);
+	sdf_free(sv.fwd.v);
+	sdf_free(sv.bwd.v);
+	sdf_free(sv.stack);
+	return rc;
+}

@@ -1,0 +1,22 @@
+/* Private to diff/: xdiff's Myers stage over two spilled hash sequences. */
+#ifndef SDF_DIFF_MYERS_INT_H
+#define SDF_DIFF_MYERS_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Runs xdiff's divide-and-conquer Myers (its cost cutoff, snake heuristic,
+ * need_min off at the top) on the records [0, n_old) and [0, n_new) of two
+ * hash spills: the lines that survived the discard. *chg_old and *chg_new
+ * receive how many of them are changed.
+ *
+ * Memory stays within budget: the sequences are read through a block
+ * cache (all of the middle when it fits) and the K vectors are windows of
+ * the diagonals actually reached. When those windows would pass the budget,
+ * *exact is 0 and the counts are the untrimmed middle (an upper bound).
+ */
+int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
+		uint64_t n_old, int fd_new, uint64_t n_new, size_t budget);
+
+#endif
