@@ -41,6 +41,16 @@
 /* Verdicts, as xdiff's per-line "dis" values. */
 enum { NO_MATCH = 0, MATCHED = 1, MULTI = 2 };
 
+/*
+ * A candidate's word: its verdict in the top two bits, and a line id below:
+ * the same number for the same content, what the Myers stage compares.
+ */
+#define ID_BITS 30
+#define ID_MAX ((uint64_t)1 << ID_BITS)
+#define WORD(v, id) ((uint32_t)(v) << ID_BITS | (uint32_t)(id))
+#define WORD_VERDICT(w) ((unsigned char)((w) >> ID_BITS))
+#define WORD_ID(w) ((w) & (uint32_t)(ID_MAX - 1))
+
 typedef struct {
 	uint64_t lo;
 	uint32_t hi;
@@ -67,8 +77,9 @@ typedef struct {
 	uint64_t *bucket_off[2]; /* first candidate of each bucket, per side */
 	uint64_t *bucket_cnt[2];
 	spill scatter[2];        /* candidates' hashes, bucket by bucket */
-	spill verdict[2];        /* one byte per candidate, same layout */
+	spill verdict[2];        /* a word per candidate, same layout */
 	size_t table_slots;
+	uint64_t id_base;        /* line ids of the table being judged */
 
 	uint64_t discarded[2];
 	uint64_t kept[2];
@@ -386,9 +397,9 @@ static inline unsigned char verdict_of(uint16_t other, int64_t mlim)
 	return (int64_t)other >= mlim ? MULTI : MATCHED;
 }
 
-/* Writes the verdicts of part `part` of bucket b, side s. */
+/* Writes the words of part `part` of bucket b, side s. */
 static int judge_part(run *r, table *t, int s, uint32_t b, uint32_t part,
-		      uint32_t nparts, unsigned char *out, sdf_diff_hash *hs,
+		      uint32_t nparts, uint32_t *out, sdf_diff_hash *hs,
 		      size_t chunk)
 {
 	uint64_t from = r->bucket_off[s][b], cnt = r->bucket_cnt[s][b];
@@ -401,7 +412,7 @@ static int judge_part(run *r, table *t, int s, uint32_t b, uint32_t part,
 		rc = spill_pread(r->scatter[s].fd, hs, n * sizeof(*hs),
 				 at * sizeof(*hs));
 		if (rc == 0 && nparts > 1)
-			rc = spill_pread(r->verdict[s].fd, out, n, at);
+			rc = spill_pread(r->verdict[s].fd, out, n * 4, at * 4);
 		if (rc < 0)
 			return rc;
 		for (size_t k = 0; k < n; k++) {
@@ -410,9 +421,12 @@ static int judge_part(run *r, table *t, int s, uint32_t b, uint32_t part,
 			if ((uint32_t)part_of(&hs[k], nparts) != part)
 				continue;
 			sl = table_find(t, &hs[k], 0);
-			out[k] = verdict_of(sl ? sl->cnt[!s] : 0, r->mlim[s]);
+			if (!sl)
+				return sdf_error_set(SDF_ERROR, "line lost");
+			out[k] = WORD(verdict_of(sl->cnt[!s], r->mlim[s]),
+				      r->id_base + (uint64_t)(sl - t->slots));
 		}
-		if ((rc = spill_pwrite(r->verdict[s].fd, out, n, at)) < 0)
+		if ((rc = spill_pwrite(r->verdict[s].fd, out, n * 4, at * 4)) < 0)
 			return rc;
 		done += n;
 	}
@@ -423,14 +437,14 @@ static int judge_part(run *r, table *t, int s, uint32_t b, uint32_t part,
 static int judge(run *r)
 {
 	table t;
-	unsigned char *out = NULL;
+	uint32_t *out = NULL;
 	sdf_diff_hash *hs = NULL;
 	size_t chunk = 4096;
 	int rc = 0;
 
 	memset(&t, 0, sizeof(t));
 	t.slots = sdf_malloc(r->table_slots * sizeof(slot));
-	out = sdf_malloc(chunk);
+	out = sdf_malloc(chunk * sizeof(*out));
 	hs = sdf_malloc(chunk * sizeof(*hs));
 	if (!t.slots || !out || !hs) {
 		rc = SDF_EBUDGET;
@@ -442,7 +456,7 @@ static int judge(run *r)
 		rc = spill_open(&r->verdict[s], r->dir, 0);
 		if (rc == 0 && ftruncate(r->verdict[s].fd,
 					 (off_t)r->scatter[s].size /
-						 (off_t)sizeof(sdf_diff_hash)))
+						 (off_t)sizeof(sdf_diff_hash) * 4))
 			rc = sdf_error_set_errno(SDF_EIO, errno,
 						 "cannot size a spill file");
 	}
@@ -464,9 +478,15 @@ static int judge(run *r)
 				rc = 0;
 				continue;
 			}
+			if (r->id_base + r->table_slots > ID_MAX) {
+				rc = sdf_error_set(SDF_ETOOBIG,
+						   "too many distinct lines");
+				break;
+			}
 			for (int s = 0; s < 2 && rc == 0; s++)
 				rc = judge_part(r, &t, s, b, part, nparts, out,
 						hs, chunk);
+			r->id_base += r->table_slots;
 			part++;
 		}
 	}
@@ -477,16 +497,16 @@ done:
 	return rc;
 }
 
-/* Reads the verdicts back in line order, a cursor per bucket. */
+/* Reads the words back in line order, a cursor per bucket. */
 typedef struct {
-	unsigned char *buf; /* per bytes per bucket */
+	uint32_t *buf; /* per words per bucket */
 	size_t per;
 	uint32_t *pos, *len;
 	uint64_t *next; /* next verdict to load, per bucket */
 } gather_state;
 
 static int gather_next(run *r, int s, gather_state *g, uint32_t b,
-		       unsigned char *v)
+		       uint32_t *w)
 {
 	if (g->pos[b] == g->len[b]) {
 		uint64_t left = r->bucket_off[s][b] + r->bucket_cnt[s][b] -
@@ -497,15 +517,15 @@ static int gather_next(run *r, int s, gather_state *g, uint32_t b,
 		if (n == 0)
 			return sdf_error_set(SDF_ECORRUPT,
 					     "verdict stream ended early");
-		rc = spill_pread(r->verdict[s].fd, g->buf + b * g->per, n,
-				 g->next[b]);
+		rc = spill_pread(r->verdict[s].fd, g->buf + b * g->per, n * 4,
+				 g->next[b] * 4);
 		if (rc < 0)
 			return rc;
 		g->next[b] += n;
 		g->len[b] = (uint32_t)n;
 		g->pos[b] = 0;
 	}
-	*v = g->buf[b * g->per + g->pos[b]++];
+	*w = g->buf[b * g->per + g->pos[b]++];
 	return 0;
 }
 
@@ -557,7 +577,7 @@ static int mmatch_discard(const unsigned char *dis, uint64_t i, uint64_t lo,
 
 /* Decides line i (its verdict and hash are in the ring). */
 static int settle(run *r, int s, const unsigned char *dis,
-		  const sdf_diff_hash *hs, uint64_t i)
+		  const uint32_t *ids, uint64_t i)
 {
 	unsigned char v = dis[i & (RING - 1)];
 
@@ -565,8 +585,8 @@ static int settle(run *r, int s, const unsigned char *dis,
 	    (v == MULTI &&
 	     !mmatch_discard(dis, i, r->start[s], r->end[s] - 1))) {
 		r->kept[s]++;
-		return spill_write(&r->keep[s], &hs[i & (RING - 1)],
-				   sizeof(sdf_diff_hash));
+		return spill_write(&r->keep[s], &ids[i & (RING - 1)],
+				   sizeof(uint32_t));
 	}
 	r->discarded[s]++;
 	return 0;
@@ -579,18 +599,18 @@ static int discard(run *r, int s)
 	rec_reader rd;
 	const sdf_diff_hash *h;
 	unsigned char dis[RING];
-	sdf_diff_hash hs[RING];
+	uint32_t ids[RING];
 	uint64_t i = 0, settled = r->start[s];
 	int rc;
 
 	memset(&g, 0, sizeof(g));
 	memset(&rd, 0, sizeof(rd));
-	g.per = (r->budget / 8) / r->nbuckets;
-	if (g.per < 64)
-		g.per = 64;
-	if (g.per > 65536)
-		g.per = 65536;
-	g.buf = sdf_malloc(g.per * r->nbuckets);
+	g.per = (r->budget / 8) / r->nbuckets / sizeof(uint32_t);
+	if (g.per < 16)
+		g.per = 16;
+	if (g.per > 16384)
+		g.per = 16384;
+	g.buf = sdf_malloc(g.per * r->nbuckets * sizeof(uint32_t));
 	g.pos = sdf_calloc(r->nbuckets, sizeof(uint32_t));
 	g.len = sdf_calloc(r->nbuckets, sizeof(uint32_t));
 	g.next = sdf_calloc(r->nbuckets, sizeof(uint64_t));
@@ -602,19 +622,19 @@ static int discard(run *r, int s)
 	if (rc == 0)
 		rc = rec_reader_open(&rd, r->fd[s], 0, r->end[s], 0, IO_BYTES);
 	while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
-		unsigned char v = NO_MATCH;
+		uint32_t w = WORD(NO_MATCH, 0);
 
 		if (filter_has(r->filter[!s], r->filter_mask, h)) {
 			rc = gather_next(r, s, &g, r->fine_to_bucket[fine_of(h)],
-					 &v);
+					 &w);
 			if (rc < 0)
 				break;
 		}
 		if (i >= r->start[s]) {
-			dis[i & (RING - 1)] = v;
-			hs[i & (RING - 1)] = *h;
+			dis[i & (RING - 1)] = WORD_VERDICT(w);
+			ids[i & (RING - 1)] = WORD_ID(w);
 			if (i >= r->start[s] + MMATCH_WINDOW)
-				rc = settle(r, s, dis, hs,
+				rc = settle(r, s, dis, ids,
 					    i - MMATCH_WINDOW);
 			if (i >= r->start[s] + MMATCH_WINDOW)
 				settled = i - MMATCH_WINDOW + 1;
@@ -622,7 +642,7 @@ static int discard(run *r, int s)
 		i++;
 	}
 	for (; rc == 0 && settled < r->end[s]; settled++)
-		rc = settle(r, s, dis, hs, settled);
+		rc = settle(r, s, dis, ids, settled);
 	if (rc == 0)
 		rc = spill_flush(&r->keep[s]);
 	rec_reader_close(&rd);

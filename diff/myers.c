@@ -26,9 +26,9 @@
 #define COST_CUTOFF_MIN 256 /* the cost cutoff is at least this */
 #define GOOD_PATH_FACTOR 4  /* a guessed path must beat cost * this */
 
-#define BLOCK_SHIFT 12 /* 4096 records, 64 KiB per cached block */
+#define BLOCK_SHIFT 10 /* 1024 records, 4 KiB per cached block */
 #define BLOCK_RECS ((int64_t)1 << BLOCK_SHIFT)
-#define READER_BYTES (64u << 10)
+#define TRIM_CHUNK 16384 /* records read at a time by the trim */
 
 /* Not an error: the K vectors would pass the work budget. */
 #define OVER_WORK_BUDGET 1
@@ -38,19 +38,19 @@ typedef struct {
 	int fd;
 	uint64_t base;
 	int64_t n;
-	sdf_diff_hash *all;    /* the whole range, when it fits */
-	sdf_diff_hash *blocks; /* else nslots blocks, direct mapped */
+	uint32_t *all;    /* the whole range, when it fits */
+	uint32_t *blocks; /* else nslots blocks, direct mapped */
 	int64_t *tags;
 	int64_t nslots;
-	sdf_diff_hash bad; /* returned after an I/O error */
+	uint32_t bad; /* returned after an I/O error; never a line id */
 	int err;
 } seq;
 
-static const sdf_diff_hash *seq_miss(seq *s, int64_t i)
+static uint32_t seq_miss(seq *s, int64_t i)
 {
 	int64_t blk = i >> BLOCK_SHIFT;
 	int64_t slot = blk & (s->nslots - 1);
-	sdf_diff_hash *dst = s->blocks + slot * BLOCK_RECS;
+	uint32_t *dst = s->blocks + slot * BLOCK_RECS;
 
 	if (s->tags[slot] != blk) {
 		int64_t first = blk << BLOCK_SHIFT;
@@ -64,44 +64,43 @@ static const sdf_diff_hash *seq_miss(seq *s, int64_t i)
 		if (rc < 0) {
 			s->err = rc;
 			s->tags[slot] = -1;
-			return &s->bad;
+			return s->bad;
 		}
 		s->tags[slot] = blk;
 	}
-	return dst + (i & (BLOCK_RECS - 1));
+	return dst[i & (BLOCK_RECS - 1)];
 }
 
-static inline const sdf_diff_hash *seq_at(seq *s, int64_t i)
+static inline uint32_t seq_at(seq *s, int64_t i)
 {
 	if (s->all)
-		return &s->all[i];
+		return s->all[i];
 	return seq_miss(s, i);
 }
 
 /* Caches the sequence within bytes; everything when it fits. */
 static int seq_open(seq *s, int fd, uint64_t base, int64_t n, size_t bytes,
-		    uint64_t bad)
+		    uint32_t bad)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
 	s->base = base;
 	s->n = n;
-	s->bad.lo = s->bad.hi = bad;
+	s->bad = bad;
 	if (n == 0)
 		return 0;
-	if ((uint64_t)n <= bytes / sizeof(sdf_diff_hash)) {
-		s->all = sdf_malloc((size_t)n * sizeof(sdf_diff_hash));
+	if ((uint64_t)n <= bytes / sizeof(uint32_t)) {
+		s->all = sdf_malloc((size_t)n * sizeof(uint32_t));
 		if (!s->all)
 			return SDF_EBUDGET;
-		return spill_pread(fd, s->all, (size_t)n * sizeof(sdf_diff_hash),
-				   base * sizeof(sdf_diff_hash));
+		return spill_pread(fd, s->all, (size_t)n * sizeof(uint32_t),
+				   base * sizeof(uint32_t));
 	}
 	s->nslots = 2;
-	while ((size_t)s->nslots * 2 * BLOCK_RECS * sizeof(sdf_diff_hash) <=
-	       bytes)
+	while ((size_t)s->nslots * 2 * BLOCK_RECS * sizeof(uint32_t) <= bytes)
 		s->nslots *= 2;
 	s->blocks = sdf_malloc((size_t)(s->nslots * BLOCK_RECS) *
-			       sizeof(sdf_diff_hash));
+			       sizeof(uint32_t));
 	s->tags = sdf_malloc((size_t)s->nslots * sizeof(int64_t));
 	if (!s->blocks || !s->tags)
 		return SDF_EBUDGET;
@@ -150,7 +149,7 @@ typedef struct {
 
 static inline int same(solver *sv, int64_t i1, int64_t i2)
 {
-	return hash_eq(seq_at(&sv->s1, i1), seq_at(&sv->s2, i2));
+	return seq_at(&sv->s1, i1) == seq_at(&sv->s2, i2);
 }
 
 /* Makes both windows reach half diagonals around their centres. */
@@ -438,47 +437,52 @@ static int solve(solver *sv, int64_t n1, int64_t n2)
 	return rc;
 }
 
-/* Common head and tail of two spills, read as streams. */
+/* Common head and tail of two id spills, read a chunk at a time. */
 static int trim_common(uint64_t *head, uint64_t *tail, int fd1, uint64_t n1,
 		       int fd2, uint64_t n2)
 {
 	uint64_t lim = n1 < n2 ? n1 : n2, h = 0, t = 0;
-	rec_reader r1, r2;
-	const sdf_diff_hash *x, *y;
-	int rc;
+	uint32_t *x, *y;
+	int rc = 0, differ = 0;
 
 	*head = *tail = 0;
-	if (lim == 0)
-		return 0;
-	for (int back = 0; back < 2; back++) {
-		uint64_t *cnt = back ? &t : &h;
-		uint64_t max = back ? lim - h : lim;
+	x = sdf_malloc(TRIM_CHUNK * sizeof(uint32_t));
+	y = sdf_malloc(TRIM_CHUNK * sizeof(uint32_t));
+	if (!x || !y) {
+		rc = SDF_EBUDGET;
+		goto done;
+	}
+	while (rc == 0 && !differ && h < lim) {
+		size_t k, n = lim - h < TRIM_CHUNK ? (size_t)(lim - h)
+						  : TRIM_CHUNK;
 
-		if (max == 0)
+		if ((rc = spill_pread(fd1, x, n * 4, h * 4)) < 0 ||
+		    (rc = spill_pread(fd2, y, n * 4, h * 4)) < 0)
 			break;
-		memset(&r2, 0, sizeof(r2));
-		rc = rec_reader_open(&r1, fd1, back ? n1 - max : 0,
-				     back ? n1 : max, back, READER_BYTES);
-		if (rc == 0)
-			rc = rec_reader_open(&r2, fd2, back ? n2 - max : 0,
-					     back ? n2 : max, back,
-					     READER_BYTES);
-		while (rc == 0 && *cnt < max) {
-			if ((rc = rec_reader_next(&r1, &x)) < 0 ||
-			    (rc = rec_reader_next(&r2, &y)) < 0)
-				break;
-			if (!x || !y || !hash_eq(x, y))
-				break;
-			(*cnt)++;
-		}
-		rec_reader_close(&r1);
-		rec_reader_close(&r2);
-		if (rc < 0)
-			return rc;
+		for (k = 0; k < n && x[k] == y[k]; k++)
+			;
+		h += k;
+		differ = k < n;
+	}
+	differ = 0;
+	while (rc == 0 && !differ && t < lim - h) {
+		uint64_t left = lim - h - t;
+		size_t k, n = left < TRIM_CHUNK ? (size_t)left : TRIM_CHUNK;
+
+		if ((rc = spill_pread(fd1, x, n * 4, (n1 - t - n) * 4)) < 0 ||
+		    (rc = spill_pread(fd2, y, n * 4, (n2 - t - n) * 4)) < 0)
+			break;
+		for (k = 0; k < n && x[n - 1 - k] == y[n - 1 - k]; k++)
+			;
+		t += k;
+		differ = k < n;
 	}
 	*head = h;
 	*tail = t;
-	return 0;
+done:
+	sdf_free(x);
+	sdf_free(y);
+	return rc;
 }
 
 int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
@@ -512,11 +516,13 @@ int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
 	sv.cost_cutoff = xdiff_sqrt((int64_t)(n_old + n_new + 3));
 	if (sv.cost_cutoff < COST_CUTOFF_MIN)
 		sv.cost_cutoff = COST_CUTOFF_MIN;
-	cache = budget / 4;
+	/* The filters and tables are gone: caches and K vectors share all. */
+	cache = budget / 8 * 3;
 	sv.kv_budget = budget / 4;
-	rc = seq_open(&sv.s1, fd_old, head, (int64_t)m1, cache, 0);
+	rc = seq_open(&sv.s1, fd_old, head, (int64_t)m1, cache, UINT32_MAX);
 	if (rc == 0)
-		rc = seq_open(&sv.s2, fd_new, head, (int64_t)m2, cache, 1);
+		rc = seq_open(&sv.s2, fd_new, head, (int64_t)m2, cache,
+			      UINT32_MAX - 1);
 	if (rc == 0)
 		rc = solve(&sv, (int64_t)m1, (int64_t)m2);
 	if (rc == OVER_WORK_BUDGET) {

@@ -8,7 +8,8 @@
 /*
  * Runs xdiff's divide-and-conquer Myers (its cost cutoff, snake heuristic,
  * need_min off at the top) on the records [0, n_old) and [0, n_new) of two
- * hash spills: the lines that survived the discard. *chg_old and *chg_new
+ * spills of line ids (uint32, equal for equal content): the lines that
+ * survived the discard. *chg_old and *chg_new
  * receive how many of them are changed.
  *
  * Memory stays within budget: the sequences are read through a block
