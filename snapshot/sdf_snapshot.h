@@ -103,4 +103,98 @@ typedef struct {
 int sdf_snapshot_log(sdf_snapshot_info **out, size_t *count, sdf_store *st);
 void sdf_snapshot_log_free(sdf_snapshot_info *list, size_t count);
 
+/* ---- restore, revert, blob reader ---- */
+
+/*
+ * A streaming reader of one blob of the store: never holds the whole blob.
+ * A loose object is inflated chunk by chunk (its length, zlib's end of
+ * stream and its SHA-1 are checked at the end: SDF_ECORRUPT when they do not
+ * match); a packed one is read whole, but only up to a cap (SDF_ETOOBIG over
+ * it). SDF_ENOTFOUND when the store (or its alternates) lacks the object.
+ */
+typedef struct sdf_blob_reader sdf_blob_reader;
+
+typedef struct {
+	/* largest packed blob read whole; 0 = SDF_BLOB_PACKED_MAX */
+	uint64_t packed_max;
+} sdf_blob_reader_options;
+#define SDF_BLOB_READER_OPTIONS_INIT {0}
+#define SDF_BLOB_PACKED_MAX ((uint64_t)8 << 20)
+
+int sdf_blob_reader_open(sdf_blob_reader **out, sdf_store *st,
+			 const char *oid_hex);
+int sdf_blob_reader_open_ext(sdf_blob_reader **out, sdf_store *st,
+			     const char *oid_hex,
+			     const sdf_blob_reader_options *opts);
+/* The blob's length in bytes, as its header says. */
+uint64_t sdf_blob_reader_size(const sdf_blob_reader *r);
+/*
+ * Reads up to cap bytes into buf. *nread == 0 with 0 returned: the end (the
+ * object was verified by the read that returned its last bytes).
+ */
+int sdf_blob_reader_read(size_t *nread, sdf_blob_reader *r, void *buf,
+			 size_t cap);
+void sdf_blob_reader_free(sdf_blob_reader *r);
+
+/* What restore and revert did to one path (for listing them). */
+enum sdf_restore_action {
+	SDF_RESTORE_ADDED = 1,	  /* the path did not exist */
+	SDF_RESTORE_MODIFIED = 2, /* rewritten or replaced */
+	SDF_RESTORE_DELETED = 3	  /* revert removed it */
+};
+typedef void (*sdf_restore_cb)(const char *path, int action, void *payload);
+
+typedef struct {
+	sdf_notice_cb notice;	/* each path that failed; may be NULL */
+	sdf_restore_cb changed; /* each path written or deleted; may be NULL */
+	void *payload;		/* passed to both */
+	uint64_t packed_max;	/* see sdf_blob_reader_options */
+} sdf_restore_options;
+#define SDF_RESTORE_OPTIONS_INIT {NULL, NULL, NULL, 0}
+
+typedef struct {
+	char tree[SDF_OID_HEXSZ + 1];
+	uint64_t written;	/* files and symlinks written */
+	uint64_t written_bytes;
+	uint64_t unchanged;	/* already as in the snapshot: not rewritten */
+	uint64_t removed;	/* revert: files and symlinks deleted */
+	uint64_t errors;	/* paths reported through opts->notice */
+} sdf_restore_result;
+
+/*
+ * Writes every file of the tree (anything sdf_store_resolve_tree accepts)
+ * into the store's worktree under the store's exclusive lock. Each file is
+ * streamed into a temporary file beside it and renamed into place; exec bits
+ * and symlinks are restored, gitlinks become empty directories. Nothing is
+ * ever deleted except what stands where the snapshot has something else: a
+ * file or symlink where it has a directory, an empty directory where it has a
+ * file. Never writes through a symlink.
+ *
+ * Before writing anything, fails with SDF_EUNSAFE when a tree path is empty
+ * or has a ".", ".." or ".git" component, a '/' or a backslash.
+ *
+ * A path that cannot be written (a non-empty directory where the snapshot
+ * has a file, a missing or damaged object, a refused write) is reported
+ * through opts->notice and counted in out->errors; the others are still
+ * written and the call returns the first such error's code at the end.
+ * Running out of budget or disk space stops at once.
+ */
+int sdf_snapshot_restore(sdf_restore_result *out, sdf_store *st,
+			 const char *tree_spec,
+			 const sdf_restore_options *opts);
+
+/*
+ * Puts the given worktree-relative paths back as they are in the tree. A
+ * path that the tree has is written as restore writes it (a directory: all
+ * of it, and the files under it that the store's index tracks but the tree
+ * lacks are deleted). A path the tree lacks is deleted when it is a file or
+ * symlink; when it is a directory, only the files under it that the index
+ * tracks are deleted (never ignored or unknown ones), then the directories
+ * that became empty. Absolute paths and paths with "..", "." or ".git"
+ * components are refused (SDF_EUNSAFE) before anything is written.
+ */
+int sdf_snapshot_revert(sdf_restore_result *out, sdf_store *st,
+			const char *tree_spec, const char *const *paths,
+			size_t npaths, const sdf_restore_options *opts);
+
 #endif
