@@ -52,7 +52,7 @@ static uint32_t seq_miss(seq *s, int64_t i)
 	int64_t slot = blk & (s->nslots - 1);
 	uint32_t *dst = s->blocks + slot * BLOCK_RECS;
 
-	if (s->tags[slot] != blk) {
+	{
 		int64_t first = blk << BLOCK_SHIFT;
 		int64_t cnt = s->n - first;
 		int rc;
@@ -73,8 +73,14 @@ static uint32_t seq_miss(seq *s, int64_t i)
 
 static inline uint32_t seq_at(seq *s, int64_t i)
 {
+	int64_t blk, slot;
+
 	if (s->all)
 		return s->all[i];
+	blk = i >> BLOCK_SHIFT;
+	slot = blk & (s->nslots - 1);
+	if (s->tags[slot] == blk)
+		return s->blocks[slot * BLOCK_RECS + (i & (BLOCK_RECS - 1))];
 	return seq_miss(s, i);
 }
 
