@@ -7,9 +7,11 @@
  * were read under.
  */
 #include "snapshots_int.h"
+#include "ignore_int.h"
 #include "sdf_alloc.h"
 #include "sdf_error.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,10 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 #define READ_CHUNK (256 * 1024)
 #define TRIES 3
@@ -32,7 +33,7 @@
 enum job_state { JOB_STORED, JOB_VANISHED, JOB_SKIPPED };
 
 struct job {
-	const char *path; /* owned by the diff */
+	char *path; /* owned */
 	git_oid id;
 	struct stat st;
 	uint32_t mode;
@@ -373,28 +374,6 @@ static int apply_batch(git_index *index, struct pool *p,
 	return err;
 }
 
-static void reset_pool(struct pool *p)
-{
-	for (size_t i = 0; i < p->njobs; i++)
-		sdf_free(p->jobs[i].msg);
-	memset(p->jobs, 0, sizeof(*p->jobs) * p->njobs);
-	p->njobs = 0;
-	atomic_store(&p->next, 0);
-}
-
-static int flush_batch(git_index *index, struct pool *p, unsigned workers,
-		       const sdf_track_options *opts, sdf_track_result *res)
-{
-	int err;
-
-	if (!p->njobs)
-		return 0;
-	if ((err = run_pool(p, workers)) == 0)
-		err = apply_batch(index, p, opts, res);
-	reset_pool(p);
-	return err;
-}
-
 /* ---- ignore sources -------------------------------------------------- */
 
 static int read_small(char **out, size_t *len, const char *path)
@@ -472,112 +451,6 @@ done:
 	return err < 0 ? err : changed;
 }
 
-/*
- * A fingerprint of the ignore sources that live outside the worktree (the
- * store's copy of info/exclude and core.excludesFile). When it changes, or a
- * .gitignore changes, files already in the index may have become ignored.
- */
-static int ignore_stamp(char out[17], git_repository *repo, const sdf_store *st)
-{
-	git_config *cfg = NULL;
-	git_buf path = GIT_BUF_INIT;
-	char p[PATH_MAX];
-	char *data = NULL;
-	size_t len;
-	XXH3_state_t h;
-	int err;
-
-	XXH3_64bits_reset(&h);
-	snprintf(p, sizeof(p), "%s/info/exclude", st->path);
-	if ((err = read_small(&data, &len, p)) < 0)
-		return err;
-	XXH3_64bits_update(&h, data ? data : "", len);
-	XXH3_64bits_update(&h, "\0", 1);
-	sdf_free(data);
-	data = NULL;
-	if ((err = git_repository_config_snapshot(&cfg, repo)) < 0)
-		return sdf_git_error(err, "cannot read config");
-	if (git_config_get_path(&path, cfg, "core.excludesfile") == 0) {
-		snprintf(p, sizeof(p), "%s", path.ptr);
-	} else {
-		const char *xdg = getenv("XDG_CONFIG_HOME"),
-			   *home = getenv("HOME");
-		if (xdg && *xdg)
-			snprintf(p, sizeof(p), "%s/git/ignore", xdg);
-		else
-			snprintf(p, sizeof(p), "%s/.config/git/ignore",
-				 home ? home : "");
-	}
-	git_error_clear();
-	git_buf_dispose(&path);
-	git_config_free(cfg);
-	XXH3_64bits_update(&h, p, strlen(p));
-	if ((err = read_small(&data, &len, p)) < 0 && err != SDF_ETOOBIG)
-		return err;
-	XXH3_64bits_update(&h, data ? data : "", len);
-	sdf_free(data);
-	snprintf(out, 17, "%016llx", (unsigned long long)XXH3_64bits_digest(&h));
-	return 0;
-}
-
-static int stamp_changed(git_repository *repo, const char *stamp)
-{
-	git_config *cfg = NULL;
-	git_buf old = GIT_BUF_INIT;
-	int changed = 1;
-
-	if (git_repository_config_snapshot(&cfg, repo) == 0 &&
-	    git_config_get_string_buf(&old, cfg, "snapdiff.ignorestamp") == 0)
-		changed = strcmp(old.ptr, stamp) != 0;
-	git_error_clear();
-	git_buf_dispose(&old);
-	git_config_free(cfg);
-	return changed;
-}
-
-static int save_stamp(git_repository *repo, const char *stamp)
-{
-	git_config *cfg = NULL;
-	int err;
-
-	if ((err = git_repository_config(&cfg, repo)) == 0)
-		err = git_config_set_string(cfg, "snapdiff.ignorestamp", stamp);
-	git_config_free(cfg);
-	return err < 0 ? sdf_git_error(err, "cannot save the ignore stamp") : 0;
-}
-
-static int is_gitignore(const char *path)
-{
-	const char *base = strrchr(path, '/');
-
-	return !strcmp(base ? base + 1 : path, ".gitignore");
-}
-
-/* Drops index entries that the ignore rules now exclude. */
-static int drop_ignored(git_index *index, git_repository *repo,
-			sdf_track_result *res)
-{
-	size_t i = 0;
-	int err;
-
-	while (i < git_index_entrycount(index)) {
-		const git_index_entry *e = git_index_get_byindex(index, i);
-		int ignored = 0;
-
-		if ((err = git_ignore_path_is_ignored(&ignored, repo,
-						      e->path)) < 0)
-			return sdf_git_error(err, "cannot check '%s'", e->path);
-		if (!ignored) {
-			i++;
-			continue;
-		}
-		if ((err = git_index_remove(index, e->path, 0)) < 0)
-			return sdf_git_error(err, "cannot unindex");
-		res->removed++;
-	}
-	return 0;
-}
-
 /* A lock file left by a process that died (we hold the store lock). */
 static void clear_stale_index_lock(const sdf_store *st)
 {
@@ -587,41 +460,287 @@ static void clear_stale_index_lock(const sdf_store *st)
 	unlink(p);
 }
 
-static int collect(git_index *index, git_diff *diff, struct pool *p,
-		   unsigned workers, const sdf_track_options *opts,
-		   sdf_track_result *res, int *gitignore_changed)
-{
-	size_t n = git_diff_num_deltas(diff);
-	int err;
+/* ---- the worktree walk --------------------------------------------- */
 
-	/* removals first, so a path can turn from directory to file */
-	for (size_t i = 0; i < n; i++) {
-		const git_diff_delta *d = git_diff_get_delta(diff, i);
-		if (is_gitignore(d->old_file.path) ||
-		    is_gitignore(d->new_file.path))
-			*gitignore_changed = 1;
-		if (d->status != GIT_DELTA_DELETED)
-			continue;
-		if ((err = git_index_remove_bypath(index, d->old_file.path)) <
-		    0)
-			return sdf_git_error(err, "cannot unindex '%s'",
-					     d->old_file.path);
-		res->removed++;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const git_diff_delta *d = git_diff_get_delta(diff, i);
-		if (d->status == GIT_DELTA_DELETED ||
-		    d->status == GIT_DELTA_IGNORED ||
-		    d->status == GIT_DELTA_UNMODIFIED)
-			continue;
-		p->jobs[p->njobs++].path = d->new_file.path;
-		if (p->njobs == BATCH &&
-		    (err = flush_batch(index, p, workers, opts, res)) < 0)
-			return err;
-	}
-	return flush_batch(index, p, workers, opts, res);
+struct walk {
+	const sdf_store *st;
+	git_index *index;
+	sdf_ignore *ig;
+	uint8_t *seen; /* per index entry: still in the worktree */
+	struct job *jobs;
+	size_t njobs, capjobs;
+	struct timespec index_mtime;
+	char path[PATH_MAX];
+};
+
+static uint32_t mode_of(const struct stat *st)
+{
+	if (S_ISLNK(st->st_mode))
+		return GIT_FILEMODE_LINK;
+	return (st->st_mode & S_IXUSR) ? GIT_FILEMODE_BLOB_EXECUTABLE
+				       : GIT_FILEMODE_BLOB;
 }
 
+/*
+ * The index's stat data still describes the file, and the entry is not
+ * "racily clean" (written in the same instant as the index itself).
+ */
+static int unchanged(const git_index_entry *e, const struct stat *st,
+		     const struct timespec *index_mtime)
+{
+	if (e->mode != mode_of(st) || e->file_size != (uint32_t)st->st_size ||
+	    e->mtime.seconds != (int32_t)st->st_mtim.tv_sec ||
+	    e->mtime.nanoseconds != (uint32_t)st->st_mtim.tv_nsec ||
+	    e->ctime.seconds != (int32_t)st->st_ctim.tv_sec ||
+	    e->ctime.nanoseconds != (uint32_t)st->st_ctim.tv_nsec ||
+	    e->ino != (uint32_t)st->st_ino || e->dev != (uint32_t)st->st_dev ||
+	    e->uid != (uint32_t)st->st_uid || e->gid != (uint32_t)st->st_gid)
+		return 0;
+	if (e->mtime.seconds > (int32_t)index_mtime->tv_sec)
+		return 0;
+	if (e->mtime.seconds == (int32_t)index_mtime->tv_sec &&
+	    e->mtime.nanoseconds >= (uint32_t)index_mtime->tv_nsec)
+		return 0;
+	return 1;
+}
+
+static int push_job(struct walk *w, const char *path)
+{
+	if (w->njobs == w->capjobs) {
+		size_t cap = w->capjobs ? w->capjobs * 2 : 64;
+		struct job *v = sdf_reallocarray(w->jobs, cap, sizeof(*v));
+		if (!v)
+			return SDF_EBUDGET;
+		w->jobs = v;
+		w->capjobs = cap;
+	}
+	memset(&w->jobs[w->njobs], 0, sizeof(*w->jobs));
+	if (!(w->jobs[w->njobs].path = sdf_strdup(path)))
+		return SDF_EBUDGET;
+	w->njobs++;
+	return 0;
+}
+
+/* Marks path's index entry as present; returns it when it exists. */
+static const git_index_entry *see(struct walk *w, const char *path)
+{
+	size_t pos;
+
+	if (git_index_find(&pos, w->index, path) < 0) {
+		git_error_clear();
+		return NULL;
+	}
+	w->seen[pos] = 1;
+	return git_index_get_byindex(w->index, pos);
+}
+
+/* A directory with a repository of its own (a .git inside) is a gitlink. */
+static int is_nested_repo(int dirfd, const char *name)
+{
+	struct stat st;
+	char rel[PATH_MAX];
+
+	if ((size_t)snprintf(rel, sizeof(rel), "%s/.git", name) >= sizeof(rel))
+		return 0;
+	if (fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	return S_ISDIR(st.st_mode) || S_ISREG(st.st_mode);
+}
+
+static int walk_dir(struct walk *w, int dirfd, size_t plen, unsigned depth);
+
+static int walk_entry(struct walk *w, int dirfd, const char *name, size_t plen,
+		      unsigned depth)
+{
+	size_t nlen = strlen(name);
+	struct stat st;
+	const git_index_entry *e;
+	int fd;
+
+	if (plen + nlen + 2 >= sizeof(w->path))
+		return sdf_error_set(SDF_EINVAL, "path too long under '%.*s'",
+				     (int)plen, w->path);
+	memcpy(w->path + plen, name, nlen + 1);
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : push_job(w, w->path);
+	if (S_ISDIR(st.st_mode)) {
+		if (sdf_ignore_check(w->ig, w->path, 1))
+			return 0;
+		if (is_nested_repo(dirfd, name)) {
+			see(w, w->path);
+			w->path[plen + nlen] = '/';
+			w->path[plen + nlen + 1] = '\0';
+			return push_job(w, w->path);
+		}
+		fd = openat(dirfd, name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return errno == ENOENT || errno == ENOTDIR
+				       ? 0
+				       : sdf_error_set_errno(SDF_EIO, errno,
+							     "cannot open '%s'",
+							     w->path);
+		w->path[plen + nlen] = '/';
+		w->path[plen + nlen + 1] = '\0';
+		return walk_dir(w, fd, plen + nlen + 1, depth + 1);
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+		return 0; /* fifos, sockets, devices: git skips them too */
+	if (sdf_ignore_check(w->ig, w->path, 0))
+		return 0;
+	e = see(w, w->path);
+	if (e && unchanged(e, &st, &w->index_mtime))
+		return 0;
+	return push_job(w, w->path);
+}
+
+/* Walks the directory open at dirfd (consumed), whose path is w->path[0..plen). */
+static int walk_dir(struct walk *w, int dirfd, size_t plen, unsigned depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int err;
+
+	if (depth > 512) {
+		close(dirfd);
+		return sdf_error_set(SDF_EINVAL, "directories nested too deep");
+	}
+	if (!(d = fdopendir(dirfd))) {
+		err = sdf_error_set_errno(SDF_EIO, errno, "cannot read '%s'",
+					  plen ? w->path : ".");
+		close(dirfd);
+		return err;
+	}
+	w->path[plen] = '\0';
+	if ((err = sdf_ignore_push_dir(w->ig, dirfd, w->path)) < 0) {
+		closedir(d);
+		return err;
+	}
+	for (errno = 0; (de = readdir(d)); errno = 0) {
+		const char *name = de->d_name;
+		if (!strcmp(name, ".") || !strcmp(name, "..") ||
+		    !strcasecmp(name, ".git"))
+			continue;
+		if ((err = walk_entry(w, dirfd, name, plen, depth)) < 0)
+			break;
+	}
+	if (!err && errno)
+		err = sdf_error_set_errno(SDF_EIO, errno, "cannot read '%s'",
+					  plen ? w->path : ".");
+	sdf_ignore_pop_dir(w->ig);
+	closedir(d);
+	return err;
+}
+
+static int excludes_file(char **out, git_repository *repo)
+{
+	git_config *cfg = NULL;
+	git_buf path = GIT_BUF_INIT;
+	char buf[PATH_MAX];
+	int err;
+
+	*out = NULL;
+	if ((err = git_repository_config_snapshot(&cfg, repo)) < 0)
+		return sdf_git_error(err, "cannot read the configuration");
+	if (git_config_get_path(&path, cfg, "core.excludesfile") == 0) {
+		snprintf(buf, sizeof(buf), "%s", path.ptr);
+	} else {
+		const char *xdg = getenv("XDG_CONFIG_HOME"),
+			   *home = getenv("HOME");
+		if (xdg && *xdg)
+			snprintf(buf, sizeof(buf), "%s/git/ignore", xdg);
+		else
+			snprintf(buf, sizeof(buf), "%s/.config/git/ignore",
+				 home ? home : "");
+	}
+	git_error_clear();
+	git_buf_dispose(&path);
+	git_config_free(cfg);
+	return (*out = sdf_strdup(buf)) ? 0 : SDF_EBUDGET;
+}
+
+static int walk_worktree(struct walk *w, git_repository *repo)
+{
+	char exclude[PATH_MAX];
+	char *global = NULL;
+	int fd, err;
+
+	snprintf(exclude, sizeof(exclude), "%s/info/exclude", w->st->path);
+	if ((err = excludes_file(&global, repo)) < 0)
+		return err;
+	err = sdf_ignore_new(&w->ig, exclude, global);
+	sdf_free(global);
+	if (err < 0)
+		return err;
+	fd = open(w->st->worktree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return sdf_error_set_errno(errno == ENOENT ? SDF_ENOTFOUND
+							   : SDF_EIO,
+					   errno, "cannot open worktree '%s'",
+					   w->st->worktree);
+	w->path[0] = '\0';
+	return walk_dir(w, fd, 0, 0);
+}
+
+/* Drops the entries whose files the walk did not see (gone or ignored). */
+static int drop_unseen(struct walk *w, sdf_track_result *res)
+{
+	size_t n = git_index_entrycount(w->index);
+	int err;
+
+	for (size_t i = n; i-- > 0;) {
+		const git_index_entry *e;
+		if (w->seen[i])
+			continue;
+		e = git_index_get_byindex(w->index, i);
+		if ((err = git_index_remove(w->index, e->path,
+					    git_index_entry_stage(e))) < 0)
+			return sdf_git_error(err, "cannot drop an entry");
+		res->removed++;
+	}
+	return 0;
+}
+
+static int cmp_job(const void *a, const void *b)
+{
+	return strcmp(((const struct job *)a)->path,
+		      ((const struct job *)b)->path);
+}
+
+/* Stores the jobs' files a batch at a time and enters them in the index. */
+static int store_jobs(git_index *index, struct walk *w, unsigned workers,
+		      const sdf_track_options *opts, sdf_track_result *res)
+{
+	struct pool p;
+	int err = 0;
+
+	/* sorted, new entries are appended to the index, not inserted */
+	if (w->njobs > 1)
+		qsort(w->jobs, w->njobs, sizeof(*w->jobs), cmp_job);
+	memset(&p, 0, sizeof(p));
+	pthread_mutex_init(&p.lock, NULL);
+	p.st = w->st;
+	for (size_t off = 0; off < w->njobs && !err; off += BATCH) {
+		p.jobs = w->jobs + off;
+		p.njobs = w->njobs - off < BATCH ? w->njobs - off : BATCH;
+		atomic_store(&p.next, 0);
+		if ((err = run_pool(&p, workers)) == 0)
+			err = apply_batch(index, &p, opts, res);
+	}
+	pthread_mutex_destroy(&p.lock);
+	return err;
+}
+
+static void walk_dispose(struct walk *w)
+{
+	for (size_t i = 0; i < w->njobs; i++) {
+		sdf_free(w->jobs[i].path);
+		sdf_free(w->jobs[i].msg);
+	}
+	sdf_free(w->jobs);
+	sdf_free(w->seen);
+	sdf_ignore_free(w->ig);
+}
 static unsigned default_workers(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -633,18 +752,16 @@ int sdf_snapshot_track(sdf_track_result *out, sdf_store *st,
 		       const sdf_track_options *opts_in)
 {
 	sdf_track_options opts = SDF_TRACK_OPTIONS_INIT;
-	git_diff_options dopts = GIT_DIFF_OPTIONS_INIT;
 	git_index *index = NULL;
-	git_diff *diff = NULL;
 	git_oid tree;
-	struct pool pool;
-	char stamp[17];
-	int err, locked = 0, gitignore_changed = 0, excl;
+	struct walk w;
+	struct stat ist;
+	char ipath[PATH_MAX];
+	int err, locked = 0;
 
 	memset(out, 0, sizeof(*out));
-	memset(&pool, 0, sizeof(pool));
-	pthread_mutex_init(&pool.lock, NULL);
-	pool.st = st;
+	memset(&w, 0, sizeof(w));
+	w.st = st;
 	if (opts_in)
 		opts = *opts_in;
 	if (!opts.workers)
@@ -656,41 +773,28 @@ int sdf_snapshot_track(sdf_track_result *out, sdf_store *st,
 				    st->path);
 		goto done;
 	}
-	if (!(pool.jobs = sdf_calloc(BATCH, sizeof(*pool.jobs)))) {
-		err = SDF_EBUDGET;
-		goto done;
-	}
 	if ((err = sdf_store_lock(st, 1)) < 0)
 		goto done;
 	locked = 1;
 	clear_stale_index_lock(st);
-	if ((excl = sync_exclude(st)) < 0) {
-		err = excl;
+	if ((err = sync_exclude(st)) < 0)
 		goto done;
-	}
-	if ((err = ignore_stamp(stamp, st->repo, st)) < 0)
-		goto done;
+	snprintf(ipath, sizeof(ipath), "%s/index", st->path);
+	if (stat(ipath, &ist) == 0)
+		w.index_mtime = ist.st_mtim;
 	if ((err = git_repository_index(&index, st->repo)) < 0 ||
 	    (err = git_index_read(index, 1)) < 0) {
 		err = sdf_git_error(err, "cannot read the store's index");
 		goto done;
 	}
-	dopts.flags = GIT_DIFF_INCLUDE_UNTRACKED |
-		      GIT_DIFF_RECURSE_UNTRACKED_DIRS |
-		      GIT_DIFF_INCLUDE_TYPECHANGE | GIT_DIFF_UPDATE_INDEX |
-		      GIT_DIFF_SKIP_BINARY_CHECK | GIT_DIFF_INCLUDE_UNREADABLE |
-		      GIT_DIFF_DISABLE_PATHSPEC_MATCH;
-	if ((err = git_diff_index_to_workdir(&diff, st->repo, index, &dopts)) <
-	    0) {
-		err = sdf_git_error(err, "cannot scan the worktree '%s'",
-				    st->worktree);
+	w.index = index;
+	if (!(w.seen = sdf_calloc(git_index_entrycount(index) + 1, 1))) {
+		err = SDF_EBUDGET;
 		goto done;
 	}
-	if ((err = collect(index, diff, &pool, opts.workers, &opts, out,
-			   &gitignore_changed)) < 0)
-		goto done;
-	if ((gitignore_changed || excl || stamp_changed(st->repo, stamp)) &&
-	    (err = drop_ignored(index, st->repo, out)) < 0)
+	if ((err = walk_worktree(&w, st->repo)) < 0 ||
+	    (err = drop_unseen(&w, out)) < 0 ||
+	    (err = store_jobs(index, &w, opts.workers, &opts, out)) < 0)
 		goto done;
 	if ((err = git_index_write_tree(&tree, index)) < 0) {
 		err = sdf_git_error(err, "cannot write the tree");
@@ -700,9 +804,6 @@ int sdf_snapshot_track(sdf_track_result *out, sdf_store *st,
 		err = sdf_git_error(err, "cannot write the store's index");
 		goto done;
 	}
-	if (stamp_changed(st->repo, stamp) &&
-	    (err = save_stamp(st->repo, stamp)) < 0)
-		goto done;
 	for (size_t i = 0; i < git_index_entrycount(index); i++) {
 		const git_index_entry *e = git_index_get_byindex(index, i);
 		out->files++;
@@ -710,12 +811,7 @@ int sdf_snapshot_track(sdf_track_result *out, sdf_store *st,
 	}
 	err = sdf_snapshot_record(out, st->repo, &tree, opts.label);
 done:
-	if (pool.jobs) {
-		reset_pool(&pool);
-		sdf_free(pool.jobs);
-	}
-	pthread_mutex_destroy(&pool.lock);
-	git_diff_free(diff);
+	walk_dispose(&w);
 	git_index_free(index);
 	if (locked)
 		sdf_store_unlock(st);

@@ -1,0 +1,429 @@
+#define _GNU_SOURCE
+/* snapdiff track against real git on generated worktrees. */
+#include "track_util.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *wt, *store, *scratch;
+
+static void setup(void)
+{
+	scratch = tu_mkdtemp("track");
+	wt = tu_path(scratch, "wt");
+	store = tu_path(scratch, "store");
+	cr_assert_eq(mkdir(wt, 0755), 0);
+}
+
+static void teardown(void)
+{
+	tu_rm_rf(scratch);
+	free(wt);
+	free(store);
+	free(scratch);
+}
+
+TestSuite(track, .init = setup, .fini = teardown, .timeout = 600);
+
+/* Runs a shell command inside the worktree. */
+static void sh_ok(const char *cmd)
+{
+	tu_result r;
+	char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+
+	tu_run(&r, wt, argv);
+	cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
+	tu_result_dispose(&r);
+}
+
+static void make_variety(void)
+{
+	tu_write_str(wt, "src/main.c", "int main(void) { return 0; }\n");
+	tu_write_str(wt, "src/deep/er/still/file.txt", "deep\n");
+	tu_write_str(wt, "name with spaces.txt", "spaces\n");
+	tu_write_str(wt, "\xc3\xbcnic\xc3\xb8" "de-\xe6\x97\xa5\xe6\x9c\xac.md",
+		     "utf8 name\n");
+	tu_write_str(wt, "crlf.txt", "a\r\nb\r\n");
+	tu_write_str(wt, "ident.c", "/* $Id$ */\n");
+	tu_write_str(wt, "no-newline", "last line");
+	tu_write(wt, "empty", "", 0, 0);
+	tu_write(wt, "bin.dat", "\0\1\2\3\0", 5, 0);
+	tu_write_str(wt, "run.sh", "#!/bin/sh\necho hi\n");
+	chmod(tu_path(wt, "run.sh"), 0755);
+	/* attributes that would convert content if the store honoured them */
+	tu_write_str(wt, ".gitattributes",
+		     "* text=auto eol=crlf\n*.c ident\n");
+	sh_ok("ln -s src/main.c link && ln -s does/not/exist dangling "
+	      "&& ln -s ../.. up");
+}
+
+Test(track, same_tree_as_git_on_a_varied_worktree)
+{
+	make_variety();
+	char *t = expect_same_tree(wt, store);
+	free(t);
+}
+
+Test(track, honours_ignore_rules_like_git)
+{
+	make_variety();
+	tu_write_str(wt, ".gitignore",
+		     "*.log\nbuild/\n!keep.log\n/rootonly\n**/tmp/**\n"
+		     "dir/*\n!dir/important\n");
+	tu_write_str(wt, "a.log", "ignored\n");
+	tu_write_str(wt, "keep.log", "kept by negation\n");
+	tu_write_str(wt, "build/out.o", "ignored dir\n");
+	tu_write_str(wt, "rootonly", "ignored at root\n");
+	tu_write_str(wt, "sub/rootonly", "kept: pattern is anchored\n");
+	tu_write_str(wt, "x/tmp/y/z", "ignored by **\n");
+	tu_write_str(wt, "dir/junk", "ignored\n");
+	tu_write_str(wt, "dir/important", "kept\n");
+	tu_write_str(wt, "sub/.gitignore", "*.txt\n!keep.txt\n");
+	tu_write_str(wt, "sub/drop.txt", "ignored in sub\n");
+	tu_write_str(wt, "sub/keep.txt", "kept in sub\n");
+	tu_write_str(wt, "sub/inner/.gitignore", "!drop2.txt\n");
+	tu_write_str(wt, "sub/inner/drop2.txt", "re-included deeper\n");
+	char *t = expect_same_tree(wt, store);
+
+	tu_result r;
+	tu_sh(&r, "git --git-dir='%s' ls-tree -r --name-only %s", store, t);
+	cr_assert(strstr(r.out, "keep.log\n"));
+	cr_assert(strstr(r.out, "sub/rootonly\n"));
+	cr_assert(strstr(r.out, "dir/important\n"));
+	cr_assert_null(strstr(r.out, "a.log"));
+	cr_assert_null(strstr(r.out, "build/out.o"));
+	cr_assert_null(strstr(r.out, "dir/junk"));
+	cr_assert_null(strstr(r.out, "sub/drop.txt"));
+	tu_result_dispose(&r);
+	free(t);
+}
+
+Test(track, project_git_dir_exclude_and_contents_are_respected)
+{
+	sh_ok("git init -q . && echo secret > .git/secret && "
+	      "echo local-only >> .git/info/exclude");
+	tu_write_str(wt, "local-only", "excluded by .git/info/exclude\n");
+	tu_write_str(wt, "tracked", "kept\n");
+	char *t = expect_same_tree(wt, store);
+
+	tu_result r;
+	tu_sh(&r, "git --git-dir='%s' ls-tree -r --name-only %s", store, t);
+	cr_assert_str_eq(r.out, "tracked\n");
+	tu_result_dispose(&r);
+	free(t);
+}
+
+Test(track, core_excludesfile_from_global_config)
+{
+	char *home = tu_path(scratch, "home"), *cmd;
+
+	mkdir(home, 0700);
+	tu_write_str(home, ".gitconfig", "[core]\n\texcludesFile = ~/global-ignore\n");
+	tu_write_str(home, "global-ignore", "*.swp\n");
+	tu_write_str(wt, "a.swp", "editor junk\n");
+	tu_write_str(wt, "a.txt", "real\n");
+	cr_assert(asprintf(&cmd, "HOME=%s", home) > 0);
+	putenv(cmd);
+	unsetenv("XDG_CONFIG_HOME");
+	char *t = expect_same_tree(wt, store);
+	tu_result r;
+	tu_sh(&r, "git --git-dir='%s' ls-tree -r --name-only %s", store, t);
+	cr_assert_str_eq(r.out, "a.txt\n");
+	tu_result_dispose(&r);
+	free(t);
+	free(home);
+}
+
+Test(track, follows_every_kind_of_change)
+{
+	char *t;
+
+	make_variety();
+	free(expect_same_tree(wt, store));
+	/* modify, same size; grow; delete; add */
+	tu_write_str(wt, "src/main.c", "int main(void) { return 1; }\n");
+	tu_write_str(wt, "crlf.txt", "a\r\nb\r\nc\r\n");
+	sh_ok("rm empty src/deep/er/still/file.txt");
+	tu_write_str(wt, "new/dir/file", "new\n");
+	free(expect_same_tree(wt, store));
+	/* mode only, file to symlink, symlink to file, dir to file */
+	sh_ok("chmod +x crlf.txt && rm bin.dat && ln -s crlf.txt "
+	      "bin.dat");
+	sh_ok("rm link && echo now-a-file > link");
+	sh_ok("rm -r new/dir && echo file > new/dir");
+	free(expect_same_tree(wt, store));
+	/* a file to a directory */
+	sh_ok("rm new/dir && mkdir new/dir && echo x > "
+	      "new/dir/x");
+	free(expect_same_tree(wt, store));
+	/* tracked files that become ignored leave the snapshot */
+	tu_write_str(wt, ".gitignore", "src/\n*.md\n");
+	t = expect_same_tree(wt, store);
+	tu_result r;
+	tu_sh(&r, "git --git-dir='%s' ls-tree -r --name-only %s", store, t);
+	cr_assert_null(strstr(r.out, "src/"));
+	cr_assert_null(strstr(r.out, ".md"));
+	tu_result_dispose(&r);
+	free(t);
+	/* and come back when the rule goes */
+	sh_ok("rm .gitignore");
+	free(expect_same_tree(wt, store));
+	/* an emptied worktree */
+	sh_ok("find . -mindepth 1 -delete");
+	t = expect_same_tree(wt, store);
+	cr_assert_str_eq(t, "4b825dc642cb6eb9a060e54bf8d69288fbee4904");
+	free(t);
+}
+
+Test(track, touched_identical_file_is_read_once_then_trusted)
+{
+	tu_result r;
+
+	tu_write_str(wt, "a.txt", "same content\n");
+	tu_write_str(wt, "b.txt", "other\n");
+	char *t1 = cli_track(wt, store, NULL);
+	sleep(1);
+	sh_ok("touch a.txt");
+	/* the touched file is read (hashed) once, found identical */
+	tu_sh(&r,
+	      "strace -f -e trace=open,openat -o '%s/strace1' '%s' track "
+	      "--worktree '%s' --store '%s' && grep -c 'a.txt' '%s/strace1'",
+	      scratch, SDF_CLI, wt, store, scratch);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(atoi(tu_last_line(r.out)), 1, "opened %s times",
+		     tu_last_line(r.out));
+	cr_assert(strstr(r.out, t1));
+	tu_result_dispose(&r);
+	/* and not again */
+	tu_sh(&r,
+	      "strace -f -e trace=open,openat -o '%s/strace2' '%s' track "
+	      "--worktree '%s' --store '%s' && grep -c 'a.txt' '%s/strace2'",
+	      scratch, SDF_CLI, wt, store, scratch);
+	cr_assert_eq(atoi(tu_last_line(r.out)), 0, "opened again");
+	tu_result_dispose(&r);
+	free(t1);
+}
+
+Test(track, log_lists_snapshots_with_labels)
+{
+	tu_result r;
+
+	tu_write_str(wt, "f", "1\n");
+	char *t1 = cli_track(wt, store, "--label first");
+	char *t1b = cli_track(wt, store, NULL); /* unchanged: no new entry */
+	cr_assert_str_eq(t1, t1b);
+	tu_write_str(wt, "f", "2\n");
+	char *t2 = cli_track(wt, store, NULL);
+	tu_sh(&r, "'%s' log --store '%s' --json", SDF_CLI, store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	char *first = strstr(r.out, t1), *second = strstr(r.out, t2);
+	cr_assert(first && second && first < second, "%s", r.out);
+	cr_assert(strstr(r.out, "\"label\":\"first\""));
+	cr_assert(strstr(r.out, "\"files\":1"));
+	cr_assert_eq(strstr(strstr(r.out, t1) + 40, t1), NULL,
+		     "unchanged re-track added an entry: %s", r.out);
+	tu_result_dispose(&r);
+	/* stock git sees every snapshot as reachable */
+	tu_sh(&r,
+	      "git --git-dir='%s' for-each-ref refs/snapdiff/snapshots | wc -l "
+	      "&& git --git-dir='%s' fsck --no-dangling 2>&1",
+	      store, store);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert_eq(atoi(r.out), 2);
+	tu_result_dispose(&r);
+	/* labels and ids resolve as tree-ishes */
+	tu_sh(&r, "'%s' log --store '%s'", SDF_CLI, store);
+	cr_assert(strstr(r.out, "first"));
+	tu_result_dispose(&r);
+	free(t1);
+	free(t1b);
+	free(t2);
+}
+
+Test(track, large_files_stay_under_16_mib)
+{
+	tu_result r;
+
+	write_lines(wt, "build/CMakeFiles/CMakeConfigureLog.yaml", 128u << 20, 1);
+	write_lines(wt, "build/build.ninja", 96u << 20, 1);
+	tu_write_str(wt, "src/main.txt", "hello\n");
+	for (int turn = 1; turn <= 2; turn++) {
+		if (turn == 2) {
+			write_lines(wt, "build/CMakeFiles/CMakeConfigureLog.yaml",
+				    128u << 20, 2);
+			write_lines(wt, "build/build.ninja", 96u << 20, 2);
+		}
+		tu_sh(&r, "'%s' track --worktree '%s' --store '%s'", SDF_CLI, wt,
+		      store);
+		cr_assert_eq(r.status, 0, "%s", r.err);
+#ifndef SDF_SANITIZED
+		cr_assert_leq(r.maxrss_kb, 16 * 1024,
+			      "turn %d: peak RSS %ld KiB", turn, r.maxrss_kb);
+#endif
+		char *ours = tu_last_line(r.out), *theirs = git_tree(wt);
+		cr_assert_str_eq(ours, theirs);
+		free(ours);
+		free(theirs);
+		tu_result_dispose(&r);
+	}
+}
+
+Test(track, concurrent_tracks_both_succeed)
+{
+	tu_result r;
+
+	for (int i = 0; i < 200; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "d%d/f%d", i % 10, i);
+		tu_write_str(wt, name, name);
+	}
+	write_lines(wt, "big", 16u << 20, 1);
+	tu_sh(&r,
+	      "'%s' track --worktree '%s' --store '%s' > '%s/o1' & "
+	      "'%s' track --worktree '%s' --store '%s' > '%s/o2'; s2=$?; "
+	      "wait $!; s1=$?; [ $s1 = 0 ] && [ $s2 = 0 ] && "
+	      "cmp '%s/o1' '%s/o2' && cat '%s/o1'",
+	      SDF_CLI, wt, store, scratch, SDF_CLI, wt, store, scratch,
+	      scratch, scratch, scratch);
+	cr_assert_eq(r.status, 0, "%s %s", r.out, r.err);
+	char *theirs = git_tree(wt), *ours = tu_last_line(r.out);
+	cr_assert_str_eq(ours, theirs);
+	free(ours);
+	free(theirs);
+	tu_result_dispose(&r);
+}
+
+Test(track, survives_kill_9_at_any_point)
+{
+	tu_result r;
+	char *t0;
+
+	tu_write_str(wt, "keep.txt", "first snapshot\n");
+	t0 = cli_track(wt, store, "--label base");
+	for (int i = 0; i < 60; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "many/f%03d", i);
+		tu_write_str(wt, name, name);
+	}
+	srand((unsigned)time(NULL));
+	for (int round = 0; round < 12; round++) {
+		write_lines(wt, "big.log", (8u + (unsigned)round) << 20, round);
+		pid_t pid = fork();
+		cr_assert(pid >= 0);
+		if (pid == 0) {
+			int nul = open("/dev/null", 1);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			execl(SDF_CLI, SDF_CLI, "track", "--worktree", wt,
+			      "--store", store, (char *)NULL);
+			_exit(127);
+		}
+		usleep((useconds_t)(rand() % 400000));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		/* earlier snapshots intact, store consistent */
+		tu_sh(&r, "git --git-dir='%s' fsck --no-dangling 2>&1 && "
+			  "git --git-dir='%s' cat-file -e %s",
+		      store, store, t0);
+		cr_assert_eq(r.status, 0, "round %d: %s", round, r.out);
+		tu_result_dispose(&r);
+	}
+	/* and the next track succeeds with git's tree */
+	free(expect_same_tree(wt, store));
+	free(t0);
+}
+
+Test(track, bad_input_gets_one_clear_line)
+{
+	tu_result r;
+
+	tu_sh(&r, "'%s' track --worktree '%s/nope' --store '%s'", SDF_CLI,
+	      scratch, store);
+	cr_assert_neq(r.status, 0);
+	cr_assert(strstr(r.err, "snapdiff: error: worktree"), "%s", r.err);
+	cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "%s",
+		     r.err);
+	tu_result_dispose(&r);
+
+	tu_write_str(scratch, "plainfile", "x");
+	tu_sh(&r, "'%s' track --worktree '%s' --store '%s/plainfile'", SDF_CLI,
+	      wt, scratch);
+	cr_assert_neq(r.status, 0);
+	cr_assert(strstr(r.err, "not a store"), "%s", r.err);
+	tu_result_dispose(&r);
+
+	tu_sh(&r, "'%s' track --worktree '%s' --store '%s' --label \"$(printf "
+		  "'a\\nb')\"",
+	      SDF_CLI, wt, store);
+	cr_assert_neq(r.status, 0);
+	cr_assert(strstr(r.err, "control"), "%s", r.err);
+	tu_result_dispose(&r);
+
+	tu_sh(&r, "'%s' track --bogus", SDF_CLI);
+	cr_assert_eq(r.status, 2);
+	tu_result_dispose(&r);
+
+	tu_sh(&r, "'%s' log --store '%s/none'", SDF_CLI, scratch);
+	cr_assert_neq(r.status, 0);
+	cr_assert(strstr(r.err, "no snapdiff store"), "%s", r.err);
+	tu_result_dispose(&r);
+}
+
+Test(track, memory_limit_fails_cleanly)
+{
+	tu_result r;
+
+	for (int i = 0; i < 300; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "d%d/file-%d.txt", i % 17, i);
+		tu_write_str(wt, name, name);
+	}
+	tu_sh(&r, "'%s' --memory-limit 200K track --worktree '%s' --store '%s'",
+	      SDF_CLI, wt, store);
+	cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
+	cr_assert(strstr(r.err, "memory budget exceeded"), "%s", r.err);
+	tu_result_dispose(&r);
+	/* nothing lost: a normal track afterwards works */
+	free(expect_same_tree(wt, store));
+}
+
+Test(track, file_changing_while_read_is_retried_or_reported)
+{
+	tu_result r;
+
+	tu_write_str(wt, "stable", "stable\n");
+	/* a writer that keeps rewriting a file with different sizes */
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		char *p = tu_path(wt, "hot.log");
+		for (unsigned i = 0; i < 4000; i++) {
+			FILE *f = fopen(p, "w");
+			if (!f)
+				_exit(1);
+			for (unsigned k = 0; k < 2000 + (i % 7) * 500; k++)
+				fprintf(f, "%u %u\n", i, k);
+			fclose(f);
+		}
+		_exit(0);
+	}
+	for (int i = 0; i < 5; i++) {
+		tu_sh(&r, "'%s' track --worktree '%s' --store '%s'", SDF_CLI,
+		      wt, store);
+		cr_assert_eq(r.status, 0, "%s", r.err);
+		if (r.err[0])
+			cr_assert(strstr(r.err, "hot.log"), "%s", r.err);
+		tu_result_dispose(&r);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	free(expect_same_tree(wt, store));
+}
