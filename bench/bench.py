@@ -1,0 +1,676 @@
+#!/usr/bin/env python3
+"""snapdiff's benchmark harness: the engine behind bench/run.
+
+Runs each scenario side by side with git (and libgit2, and the full-body
+approach) in one invocation, several runs each, and writes the median and
+spread as Markdown, JSON and a gnuplot PNG. Every process is measured by
+bench/measure (wall clock, and peak RSS from wait4). See bench/README.md.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+MIB = 1024 * 1024
+
+
+class BenchError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------
+# running and measuring
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.records = []  # one per measured process
+        self.pending = []  # (scenario, what, why): hooks not yet filled
+        self.notes = []
+        b = args.build_dir
+        self.gen = os.path.join(b, "bench", "gen-repro")
+        self.measure_bin = os.path.join(b, "bench", "measure")
+        self.lg2 = os.path.join(b, "bench", "libgit2-numstat")
+        self.sdf = os.path.join(b, "service", "snapdiff")
+        self.sdfd = os.path.join(b, "service", "snapdiffd")
+        self.fullbody = os.path.join(HERE, "fullbody.py")
+        for p in (self.gen, self.measure_bin, self.lg2, self.sdf):
+            if not os.access(p, os.X_OK):
+                raise BenchError(f"{p} is not built (run scripts/build)")
+        self.scratch = tempfile.mkdtemp(prefix="snapdiff-bench.",
+                                        dir=args.scratch)
+        home = os.path.join(self.scratch, "home")
+        os.makedirs(home)
+        # The same clean environment for every system: no user or system git
+        # config (core.excludesFile and the like would change the trees).
+        self.env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=home,
+                        XDG_DATA_HOME=home, GIT_CONFIG_NOSYSTEM="1",
+                        LC_ALL="C")
+        for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+            self.env.pop(k, None)
+        self._diff_state = None  # None: unknown, True, or the reason not
+
+    def path(self, *parts):
+        return os.path.join(self.scratch, *parts)
+
+    def run(self, cmd, check=True):
+        r = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        if check and r.returncode != 0:
+            raise BenchError(f"{' '.join(cmd)} failed ({r.returncode}): "
+                             f"{r.stderr.decode(errors='replace').strip()}")
+        return r
+
+    def measure(self, cmd, env=None):
+        """Runs cmd under bench/measure; returns (report, stdout, stderr)."""
+        rep = self.path("measure.json")
+        if os.path.exists(rep):
+            os.unlink(rep)
+        r = subprocess.run([self.measure_bin, "-o", rep, "--"] + cmd,
+                           env=env or self.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        with open(rep) as f:
+            m = json.loads(f.read().strip().splitlines()[-1])
+        return m, r.stdout.decode(errors="replace"), \
+            r.stderr.decode(errors="replace")
+
+    def record(self, scenario, case, system, m, size=None, run=0):
+        self.records.append(dict(scenario=scenario, case=case, system=system,
+                                 size=size, run=run, wall_s=m["wall_s"],
+                                 user_s=m["user_s"], sys_s=m["sys_s"],
+                                 maxrss_kib=m["maxrss_kib"]))
+
+    def checked(self, what, m, out, err):
+        if m["exit"] != 0:
+            raise BenchError(f"{what} failed (exit {m['exit']}): "
+                             f"{err.strip()[-2000:]}")
+        return out
+
+    # ---- the systems ----------------------------------------------------
+
+    def generate(self, wt, shape, turn, big=None, ninja=None, extra=()):
+        cmd = [self.gen, "--shape", shape, "--turn", str(turn)]
+        if big is not None:
+            cmd += ["--big", str(big), "--ninja", str(ninja)]
+        self.run(cmd + list(extra) + [wt])
+
+    def git_init(self, gdir):
+        """A fresh GIT_DIR whose attributes make blobs byte-exact."""
+        self.run(["git", "init", "-q", "--bare", gdir])
+        with open(os.path.join(gdir, "info", "attributes"), "w") as f:
+            f.write("* -text -ident\n")
+
+    def track_sdf(self, wt, store):
+        m, out, err = self.measure([self.sdf, "track", "--worktree", wt,
+                                    "--store", store])
+        out = self.checked("snapdiff track", m, out, err)
+        return m, out.strip().splitlines()[-1]
+
+    def track_git(self, wt, gdir):
+        env = dict(self.env, GIT_DIR=gdir, GIT_WORK_TREE=wt)
+        m, out, err = self.measure(
+            ["sh", "-c", "git add -A && git write-tree"], env=env)
+        out = self.checked("git add -A && git write-tree", m, out, err)
+        return m, out.strip().splitlines()[-1]
+
+    def track_both(self, scenario, case, wt, store, gdir, run, size=None):
+        """Tracks wt with both systems (order alternating with the run) and
+        fails loudly unless both give the same tree id."""
+        trees = {}
+        order = ["snapdiff", "git"] if run % 2 == 0 else ["git", "snapdiff"]
+        for system in order:
+            if system == "snapdiff":
+                m, trees[system] = self.track_sdf(wt, store)
+            else:
+                m, trees[system] = self.track_git(wt, gdir)
+            self.record(scenario, case, system, m, size, run)
+        if trees["snapdiff"] != trees["git"]:
+            raise BenchError(
+                f"TREE IDS DIFFER ({scenario}, {case}, run {run}): snapdiff "
+                f"{trees['snapdiff']} vs git {trees['git']} on {wt}")
+        return trees["git"]
+
+    # ---- diff: the systems compared, and the hooks for snapdiff diff -----
+
+    def diff_git(self, gdir, a, b):
+        return self.measure(["git", "--git-dir", gdir, "diff", "--no-ext-diff",
+                             "--no-renames", "--numstat", a, b])
+
+    def diff_sdf(self, store, a, b):
+        return self.measure([self.sdf, "diff", "--store", store, "--numstat",
+                             a, b])
+
+    def sdf_diff_ready(self, store, a, b):
+        """HOOK (scenarios 2, 3): true once `snapdiff diff` is built; until
+        then its rows are reported as pending."""
+        if self._diff_state is None:
+            r = self.run([self.sdf, "diff", "--store", store, "--numstat",
+                          a, b], check=False)
+            err = r.stderr.decode(errors="replace")
+            if r.returncode != 0 and "not available" in err:
+                self._diff_state = err.strip().replace("snapdiff: error: ", "")
+            else:
+                self._diff_state = True
+        return self._diff_state is True
+
+    def diff_all(self, scenario, case, gdir, store, a, b, run, size=None,
+                 systems=("git", "libgit2", "fullbody", "snapdiff")):
+        """Diffs trees a..b with each system, side by side; checks that every
+        system's numstat is git's, byte for byte."""
+        outs = {}
+        order = list(systems)
+        k = run % len(order)
+        order = order[k:] + order[:k]
+        for system in order:
+            if system == "git":
+                m, out, err = self.diff_git(gdir, a, b)
+            elif system == "libgit2":
+                m, out, err = self.measure([self.lg2, gdir, a, b])
+            elif system == "fullbody":
+                m, out, err = self.measure([sys.executable, self.fullbody,
+                                            gdir, a, b])
+                # its own process, holding the bodies (the tree's peak above
+                # is the larger of it and its `git diff` child)
+                for word in err.split():
+                    if word.startswith("self_maxrss_kib="):
+                        self.record(scenario, case, "fullbody-self",
+                                    dict(m, maxrss_kib=int(word[16:])),
+                                    size, run)
+            else:
+                if not self.sdf_diff_ready(store, a, b):
+                    self.pend(scenario, "snapdiff diff", self._diff_state)
+                    continue
+                m, out, err = self.diff_sdf(store, a, b)
+                self.checked("snapdiff diff", m, out, err)
+                self.record(scenario, case + ", cold", system, m, size, run)
+                outs["snapdiff (cold)"] = out
+                # HOOK (scenario 3): the same diff again, blobs now cached.
+                m, out, err = self.diff_sdf(store, a, b)
+                self.checked("snapdiff diff (warm)", m, out, err)
+                self.record(scenario, case + ", warm", system, m, size, run)
+                outs["snapdiff (warm)"] = out
+                continue
+            outs[system] = self.checked(system + " diff", m, out, err)
+            self.record(scenario, case, system, m, size, run)
+        ref = outs.get("git")
+        for system, out in outs.items():
+            if out != ref:
+                raise BenchError(
+                    f"NUMSTAT DIFFERS ({scenario}, {case}, run {run}): "
+                    f"{system} vs git\n--- git\n{ref[:2000]}\n--- {system}\n"
+                    f"{out[:2000]}")
+
+    def pend(self, scenario, what, why):
+        if (scenario, what, why) not in self.pending:
+            self.pending.append((scenario, what, why))
+
+    # ---- scenarios ------------------------------------------------------
+
+    def scenario_repro(self):
+        """1 and 2 (and the hook of 3): the seed repro, per turn."""
+        a = self.args
+        for shape in a.shapes:
+            sc = f"repro-{shape}"
+            for run in range(a.runs):
+                log(f"{sc}: run {run + 1}/{a.runs}")
+                wt, st, g = (self.path(f"{sc}-{x}") for x in ("wt", "st", "g"))
+                self.git_init(g)
+                trees = []
+                for turn in range(1, a.turns + 1):
+                    self.generate(wt, shape, turn, a.big, a.ninja)
+                    case = "new" if turn == 1 else (
+                        "rewritten" if shape == "rewrite" else "regenerated")
+                    trees.append(self.track_both(sc, "track " + case, wt, st,
+                                                 g, run))
+                    if turn > 1:
+                        # libgit2 and full bodies behave the same on every
+                        # pair: the first pair only, to keep runs short
+                        self.diff_all(sc, "diff", g, st, trees[-2],
+                                      trees[-1], run, systems=(
+                                          ("git", "libgit2", "fullbody",
+                                           "snapdiff") if turn == 2 else
+                                          ("git", "snapdiff")))
+                for p in (wt, st, g):
+                    shutil.rmtree(p)
+
+    def scenario_sweep(self):
+        """4: track (and diff) over artifact sizes; two turns per size."""
+        a = self.args
+        for size in a.sizes:
+            ninja = size * 3 // 4
+            for run in range(a.runs):
+                log(f"sweep: {size} + {ninja} MiB, run {run + 1}/{a.runs}")
+                wt, st, g = (self.path(f"sweep-{x}") for x in ("wt", "st", "g"))
+                self.git_init(g)
+                self.generate(wt, "rewrite", 1, size, ninja)
+                t1 = self.track_both("sweep", "track new", wt, st, g, run,
+                                     size)
+                self.generate(wt, "rewrite", 2, size, ninja)
+                t2 = self.track_both("sweep", "track rewritten", wt, st, g,
+                                     run, size)
+                if a.sweep_diff:
+                    self.diff_all("sweep", "diff", g, st, t1, t2, run, size,
+                                  systems=("git", "snapdiff"))
+                for p in (wt, st, g):
+                    shutil.rmtree(p)
+
+    def scenario_monorepo(self):
+        """5: a monorepo-shaped tree: first, unchanged and 10-file re-tracks."""
+        a = self.args
+        wt = self.path("mono-wt")
+        extra = ["--files", str(a.mono_files), "--dirs", str(a.mono_dirs)]
+        log(f"monorepo: generating {a.mono_files} files in {a.mono_dirs} "
+            "directories")
+        self.generate(wt, "monorepo", 1, extra=extra)
+        for run in range(a.runs):
+            log(f"monorepo: run {run + 1}/{a.runs}")
+            st, g = self.path("mono-st"), self.path("mono-g")
+            self.git_init(g)
+            t1 = self.track_both("monorepo", "first track", wt, st, g, run)
+            self.track_both("monorepo", "unchanged re-track", wt, st, g, run)
+            # turn run+2 edits 10 files (turns are applied in order)
+            self.generate(wt, "monorepo", run + 2, extra=extra)
+            t2 = self.track_both("monorepo", "re-track, 10 files changed", wt,
+                                 st, g, run)
+            self.diff_all("monorepo", "diff of the 10 files", g, st, t1, t2,
+                          run, systems=("git", "libgit2", "snapdiff"))
+            for p in (st, g):
+                shutil.rmtree(p)
+        shutil.rmtree(wt)
+
+    def scenario_daemon(self):
+        """HOOK (scenario 6): 8 concurrent clients diffing the repro through
+        snapdiffd; daemon peak RSS and latency percentiles. Fill in when the
+        daemon lands: start it on a socket under self.scratch, run the repro's
+        turns, then 8 clients each `snapdiff --socket S diff ...`, collect
+        per-request latency, and the daemon's own peak from wait4."""
+        if not os.access(self.sdfd, os.X_OK):
+            self.pend("daemon", "snapdiffd, 8 concurrent clients",
+                      "snapdiffd is not built yet")
+            return
+        self.pend("daemon", "snapdiffd, 8 concurrent clients",
+                  "snapdiffd exists but this scenario is not written yet")
+
+    def cleanup(self):
+        if not self.args.keep:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# reporting
+
+
+def machine():
+    def cmd(*c):
+        try:
+            return subprocess.run(c, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL,
+                                  check=True).stdout.decode().strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+    mem = "unknown"
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(f.readline().split()[1])
+            mem = f"{kib / MIB:.1f} GiB"
+    except OSError:
+        pass
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    os_name = "unknown"
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    os_name = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    commit = cmd("git", "-C", ROOT, "rev-parse", "--short", "HEAD")
+    return {
+        "cpu": cpu, "nproc": os.cpu_count(), "memory": mem,
+        "kernel": platform.release(), "os": os_name,
+        "git": cmd("git", "--version").replace("git version ", ""),
+        "libgit2": cmd("pkg-config", "--modversion", "libgit2"),
+        "commit": commit,
+        "date": datetime.datetime.now(datetime.timezone.utc)
+                .strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def summarize(records):
+    """Groups by (scenario, case, size, system): median and min..max."""
+    groups = {}
+    for r in records:
+        groups.setdefault((r["scenario"], r["case"], r["size"], r["system"]),
+                          []).append(r)
+    out = {}
+    for key, rs in groups.items():
+        w = [r["wall_s"] for r in rs]
+        m = [r["maxrss_kib"] / 1024 for r in rs]
+        out[key] = dict(n=len(rs), wall=statistics.median(w), wall_min=min(w),
+                        wall_max=max(w), rss=statistics.median(m),
+                        rss_min=min(m), rss_max=max(m))
+    return out
+
+
+def fmt_s(x):
+    return f"{x:.3f}" if x < 10 else f"{x:.2f}"
+
+
+def fmt_mib(x):
+    return f"{x:.1f}" if x < 100 else f"{x:.0f}"
+
+
+SYSTEM_NAMES = {
+    "snapdiff": "snapdiff", "git": "git",
+    "libgit2": "libgit2 (git_patch_from_diff)",
+    "fullbody": "full bodies (OpenCode diffFull)",
+    "fullbody-self": "full bodies: the summarizer's own process",
+}
+TRACK_CMD = {"snapdiff": "`snapdiff track`",
+             "git": "`git add -A && git write-tree`"}
+DIFF_CMD = {"snapdiff": "`snapdiff diff --numstat`",
+            "git": "`git diff --numstat`",
+            "libgit2": "libgit2 `git_patch_from_diff` per file",
+            "fullbody": "numstat + both bodies in memory (OpenCode `diffFull`)",
+            "fullbody-self": "... of which the process holding the bodies"}
+
+
+def table(summary, scenario, sizes=(None,)):
+    rows = ["| case | size | system | runs | wall s: median (min-max) | "
+            "peak RSS MiB: median (min-max) | time x git | RSS x git |",
+            "|---|---|---|---|---|---|---|---|"]
+    keys = [k for k in summary if k[0] == scenario]
+    cases = []
+    for k in keys:
+        if k[1] not in cases:
+            cases.append(k[1])
+    order = ["snapdiff", "git", "libgit2", "fullbody", "fullbody-self"]
+    for size in sorted({k[2] for k in keys}, key=lambda s: s or 0):
+        for case in cases:
+            base = case.replace(", cold", "").replace(", warm", "")
+            git = summary.get((scenario, base, size, "git"))
+            for system in order:
+                s = summary.get((scenario, case, size, system))
+                if not s:
+                    continue
+                if system == "git" and case != base:
+                    continue
+                name = DIFF_CMD[system] if "diff" in case else TRACK_CMD.get(
+                    system, system)
+                tx = rx = ""
+                if git and system not in ("git", "fullbody-self"):
+                    tx = f"**{s['wall'] / git['wall']:.2f}x**"
+                    rx = f"**{s['rss'] / git['rss']:.3f}x**"
+                sz = "" if size is None else f"{size} + {size * 3 // 4} MiB"
+                rows.append(
+                    f"| {case} | {sz} | {name} | {s['n']} | "
+                    f"{fmt_s(s['wall'])} ({fmt_s(s['wall_min'])}-"
+                    f"{fmt_s(s['wall_max'])}) | {fmt_mib(s['rss'])} "
+                    f"({fmt_mib(s['rss_min'])}-{fmt_mib(s['rss_max'])}) | "
+                    f"{tx} | {rx} |")
+    return "\n".join(rows) if len(rows) > 2 else None
+
+
+def plot(summary, outdir, gnuplot):
+    """sweep.dat and sweep.png: peak RSS and wall time vs artifact size."""
+    series = []  # (case, system, title)
+    for case, label in (("track new", "track, new files"),
+                        ("track rewritten", "track, every line rewritten"),
+                        ("diff", "diff turn 1..2"),
+                        ("diff, cold", "diff turn 1..2, cold"),
+                        ("diff, warm", "diff turn 1..2, warm")):
+        for system in ("snapdiff", "git"):
+            if any(k[0] == "sweep" and k[1] == case and k[3] == system
+                   for k in summary):
+                cmd = "git add -A" if system == "git" and "track" in case \
+                    else ("git diff --numstat" if system == "git"
+                          else "snapdiff")
+                series.append((case, system, f"{cmd}: {label}"))
+    sizes = sorted({k[2] for k in summary if k[0] == "sweep"})
+    if not sizes or not series:
+        return None
+    dat = os.path.join(outdir, "sweep.dat")
+    with open(dat, "w") as f:
+        f.write("# size_mib " + " ".join(
+            f"[{c}|{s}]_rss_mib [{c}|{s}]_wall_s" for c, s, _ in series)
+            + "\n")
+        for size in sizes:
+            cols = [str(size)]
+            for case, system, _ in series:
+                s = summary.get(("sweep", case, size, system))
+                cols += [f"{s['rss']:.2f}", f"{s['wall']:.4f}"] if s \
+                    else ["NaN", "NaN"]
+            f.write(" ".join(cols) + "\n")
+    if not gnuplot:
+        return dat
+    png = os.path.join(outdir, "sweep.png")
+    styles = []
+    for i, (case, system, title) in enumerate(series):
+        color = {"track new": "#1b9e77", "track rewritten": "#d95f02",
+                 "diff": "#7570b3", "diff, cold": "#7570b3",
+                 "diff, warm": "#e7298a"}[case]
+        dash = 1 if system == "snapdiff" else 2
+        pt = 7 if system == "snapdiff" else 6
+        styles.append((i, title, color, dash, pt))
+
+    def plots(col):
+        return ", \\\n  ".join(
+            f"'{dat}' using 1:{2 + 2 * i + col} with linespoints lw 2 "
+            f"lc rgb '{color}' dt {dash} pt {pt} title '{title}'"
+            for i, title, color, dash, pt in styles)
+    script = f"""
+set terminal pngcairo size 1400,560 font 'sans,11'
+set output '{png}'
+set multiplot layout 1,2 title "snapdiff vs git on the large-artifact repro \
+(N MiB + 0.75N MiB files; median of runs)"
+set logscale xy 2
+set grid
+set key top left box opaque font 'sans,9'
+set xlabel 'artifact size N (MiB)'
+set xtics ({", ".join(f'"{s}" {s}' for s in sizes)})
+set ylabel 'peak RSS (MiB)'
+set title 'peak RSS (solid: snapdiff, dashed: git)'
+set ytics (1,2,4,8,16,32,64,128,256,512,1024,2048,4096,8192,16384)
+plot {plots(0)}
+set ylabel 'wall time (s)'
+set title 'wall time'
+set ytics auto
+set format y '%g'
+plot {plots(1)}
+unset multiplot
+"""
+    gp = os.path.join(outdir, "sweep.gp")
+    with open(gp, "w") as f:
+        f.write(script)
+    subprocess.run([gnuplot, gp], check=True)
+    return png
+
+
+def report(bench, args, outdir, started, elapsed):
+    summary = summarize(bench.records)
+    m = machine()
+    os.makedirs(outdir, exist_ok=True)
+    gnuplot = shutil.which("gnuplot")
+    png = plot(summary, outdir, gnuplot) if "sweep" in args.scenarios \
+        else None
+    L = []
+    L.append("# snapdiff benchmark results\n")
+    L.append(f"Generated by `bench/run {' '.join(args.argv)}` on "
+             f"{m['date']} in {elapsed / 60:.1f} min (commit {m['commit']}).\n")
+    L.append(f"Machine: {m['cpu']}, {m['nproc']} CPUs (`nproc`), "
+             f"{m['memory']} RAM, {m['os']}, Linux {m['kernel']}; "
+             f"git {m['git']}, libgit2 {m['libgit2']}.\n")
+    L.append(f"Each figure is the median of {args.runs} runs (of "
+             f"{args.runs * (args.turns - 1)} turn pairs where turns 2.. are "
+             "pooled), with min-max; systems run side by side, alternating "
+             "which goes first. Wall time is the process's; peak RSS is the "
+             "kernel's `ru_maxrss` (wait4) of the process tree's largest "
+             "process. `x git` is the ratio of medians to git's. Files are "
+             "in the page cache (just written), as in an agent's session.\n")
+    L.append("Git side: a fresh bare `GIT_DIR` with `* -text -ident` in "
+             "`info/attributes`, `GIT_WORK_TREE` = the worktree, kept across "
+             "turns (as an agent's snapshot repository is), no user or "
+             "system config. Every track checks that snapdiff's tree id "
+             "equals git's, every diff that each numstat equals git's.\n")
+    for shape in args.shapes:
+        sc = f"repro-{shape}"
+        t = table(summary, sc)
+        if t:
+            what = ("every line rewritten each turn (the seed repro)"
+                    if shape == "rewrite" else
+                    "a realistic regeneration: ~1% of lines changed, a few "
+                    "inserted and removed")
+            L.append(f"## 1-3. The seed repro, shape `{shape}`: {what}\n")
+            L.append(f"Worktree: `build/CMakeFiles/CMakeConfigureLog.yaml` "
+                     f"{args.big} MiB, `build/build.ninja` {args.ninja} MiB, "
+                     "`build/.ninja_log` 512 KiB, `src/main.txt` (one line "
+                     f"more per turn); {args.turns} turns.\n")
+            L.append(t + "\n")
+    if "sweep" in args.scenarios:
+        L.append("## 4. Size sweep: track (and diff) vs artifact size\n")
+        L.append("Worktree as the repro with `CMakeConfigureLog.yaml` of N "
+                 "MiB and `build.ninja` of 0.75N MiB, shape `rewrite`; "
+                 f"sizes run: {', '.join(map(str, args.sizes))} MiB.\n")
+        if png:
+            L.append(f"![peak RSS and wall time vs size]"
+                     f"({os.path.basename(png)})\n")
+        t = table(summary, "sweep")
+        if t:
+            L.append(t + "\n")
+    if "monorepo" in args.scenarios:
+        L.append("## 5. Monorepo-shaped worktree\n")
+        L.append(f"{args.mono_files} small files in {args.mono_dirs} "
+                 "directories, nested `.gitignore` files with negations, "
+                 "ignored build output, executables and symlinks; the 10-file "
+                 "change edits 10 of them.\n")
+        t = table(summary, "monorepo")
+        if t:
+            L.append(t + "\n")
+    L.append("## Pending\n")
+    if bench.pending:
+        for sc, what, why in bench.pending:
+            L.append(f"- {sc}: {what}: {why}")
+        L.append("")
+    else:
+        L.append("Nothing.\n")
+    md = "\n".join(L)
+    with open(os.path.join(outdir, "results.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(outdir, "results.json"), "w") as f:
+        json.dump({"machine": m, "argv": args.argv, "started": started,
+                   "elapsed_s": elapsed, "records": bench.records,
+                   "pending": bench.pending}, f, indent=1)
+    return md
+
+
+# --------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/run", description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="1 run, 2 turns, sweep 16/64 MiB, a 20,000-file "
+                        "monorepo (~1-2 min); results to bench/results/tmp/")
+    p.add_argument("--runs", type=int, help="runs per scenario (default 3)")
+    p.add_argument("--turns", type=int,
+                   help="turns of the repro scenario (default 3)")
+    p.add_argument("--big", type=int, default=128,
+                   help="CMakeConfigureLog.yaml MiB (default 128)")
+    p.add_argument("--ninja", type=int, default=96,
+                   help="build.ninja MiB (default 96)")
+    p.add_argument("--shapes", default="rewrite,regen",
+                   help="repro shapes (default rewrite,regen)")
+    p.add_argument("--sizes", help="sweep sizes in MiB (default "
+                   "16,64,128,256; --full adds 1024)")
+    p.add_argument("--full", action="store_true",
+                   help="include the 1 GiB point of the sweep (+~5 min)")
+    p.add_argument("--no-sweep-diff", dest="sweep_diff",
+                   action="store_false",
+                   help="sweep tracks only (no git diff per size)")
+    p.add_argument("--mono-files", type=int, help="default 100000")
+    p.add_argument("--mono-dirs", type=int, help="default 5000")
+    p.add_argument("--scenarios", default="repro,sweep,monorepo,daemon",
+                   help="default repro,sweep,monorepo,daemon")
+    p.add_argument("--build-dir", default=os.path.join(ROOT, "build"),
+                   help="plain (non-sanitizer) build to measure "
+                        "(default build/)")
+    p.add_argument("--out", help="results directory (default bench/results, "
+                   "bench/results/tmp with --quick)")
+    p.add_argument("--scratch", default=os.environ.get("TMPDIR", "/tmp"),
+                   help="where worktrees and stores go (default $TMPDIR or "
+                        "/tmp); removed at the end")
+    p.add_argument("--keep", action="store_true", help="keep the scratch area")
+    a = p.parse_args(argv)
+    a.argv = argv
+    q = a.quick
+    a.runs = a.runs or (1 if q else 3)
+    a.turns = a.turns or (2 if q else 3)
+    a.sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else (
+        [16, 64] if q else [16, 64, 128, 256])
+    if a.full and 1024 not in a.sizes:
+        a.sizes.append(1024)
+    a.mono_files = a.mono_files or (20000 if q else 100000)
+    a.mono_dirs = a.mono_dirs or (1000 if q else 5000)
+    a.shapes = [s for s in a.shapes.split(",") if s]
+    a.scenarios = [s for s in a.scenarios.split(",") if s]
+    a.out = a.out or os.path.join(HERE, "results", "tmp" if q else "")
+    if a.runs < 1 or a.turns < 2:
+        p.error("--runs must be >= 1 and --turns >= 2")
+    return a
+
+
+def main(argv):
+    args = parse_args(argv)
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    t0 = datetime.datetime.now().timestamp()
+    try:
+        bench = Bench(args)
+    except BenchError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 1
+    try:
+        for sc in args.scenarios:
+            fn = getattr(bench, f"scenario_{sc}", None)
+            if not fn:
+                raise BenchError(f"unknown scenario '{sc}'")
+            fn()
+    except BenchError as e:
+        print(f"bench: FAILED: {e}", file=sys.stderr)
+        print(f"bench: scratch area kept for inspection: {bench.scratch}",
+              file=sys.stderr)
+        return 1
+    except BaseException:
+        bench.cleanup()
+        raise
+    bench.cleanup()
+    elapsed = datetime.datetime.now().timestamp() - t0
+    md = report(bench, args, args.out, started, elapsed)
+    print(md)
+    log(f"results in {args.out} ({elapsed / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
