@@ -3,6 +3,7 @@
 #include "sdf_alloc.h"
 #include "sdf_error.h"
 
+#include <errno.h>
 #include <git2/sys/alloc.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -103,6 +104,7 @@ void sdf_snapshot_global_shutdown(void)
 
 int sdf_git_error(int giterr, const char *fmt, ...)
 {
+	int saved_errno = errno; /* the failed system call's, if any */
 	const git_error *ge = git_error_last();
 	char ctx[256];
 	int code;
@@ -117,6 +119,8 @@ int sdf_git_error(int giterr, const char *fmt, ...)
 				     "%s: memory budget exceeded (%zu bytes)",
 				     ctx, sdf_alloc_limit());
 	}
+	if ((!ge || !ge->message || !ge->message[0]) && saved_errno)
+		return sdf_error_set_errno(SDF_EIO, saved_errno, "%s", ctx);
 	switch (giterr) {
 	case GIT_ENOTFOUND:
 		code = SDF_ENOTFOUND;

@@ -427,3 +427,46 @@ Test(track, file_changing_while_read_is_retried_or_reported)
 	waitpid(pid, NULL, 0);
 	free(expect_same_tree(wt, store));
 }
+
+Test(track, full_disk_fails_cleanly_and_loses_nothing)
+{
+	tu_result r;
+	char *mnt = tu_path(scratch, "small");
+
+	mkdir(mnt, 0700);
+	tu_sh(&r, "mount -t tmpfs -o size=4m tmpfs '%s'", mnt);
+	if (r.status != 0) {
+		tu_result_dispose(&r);
+		free(mnt);
+		cr_skip("cannot mount a tmpfs here: %s", r.err);
+	}
+	tu_result_dispose(&r);
+	char *small_store = tu_path(mnt, "store");
+	tu_write_str(wt, "a.txt", "first\n");
+	char *t0 = cli_track(wt, small_store, NULL);
+	/* incompressible data larger than the disk */
+	tu_sh(&r, "head -c 8388608 /dev/urandom > '%s/big.bin'", wt);
+	tu_result_dispose(&r);
+	tu_sh(&r, "'%s' track --worktree '%s' --store '%s'", SDF_CLI, wt,
+	      small_store);
+	cr_assert_eq(r.status, 1, "%s", r.err);
+	cr_assert(strstr(r.err, "No space left") || strstr(r.err, "no space"),
+		  "%s", r.err);
+	tu_result_dispose(&r);
+	tu_sh(&r, "git --git-dir='%s' fsck --no-dangling 2>&1 && "
+		  "git --git-dir='%s' cat-file -e %s",
+	      small_store, small_store, t0);
+	cr_assert_eq(r.status, 0, "%s", r.out);
+	tu_result_dispose(&r);
+	/* once there is room again, tracking works */
+	tu_sh(&r, "rm '%s/big.bin'", wt);
+	tu_result_dispose(&r);
+	char *t1 = cli_track(wt, small_store, NULL);
+	cr_assert_str_eq(t0, t1);
+	tu_sh(&r, "umount '%s'", mnt);
+	tu_result_dispose(&r);
+	free(t0);
+	free(t1);
+	free(small_store);
+	free(mnt);
+}
