@@ -584,8 +584,16 @@ static int begin(struct ctx *c, git_tree **root, sdf_restore_result *out,
 	if (!st->worktree)
 		return sdf_error_set(SDF_EINVAL, "the store '%s' has no worktree",
 				     st->path);
-	if ((err = sdf_store_resolve_tree(out->tree, st, spec)) < 0)
+	sdf_alloc_clear_failed();
+	if ((err = sdf_store_resolve_tree(out->tree, st, spec)) < 0) {
+		/* libgit2 reports some failed allocations as "not found" */
+		if (sdf_alloc_failed())
+			err = sdf_error_set(SDF_EBUDGET,
+					    "cannot resolve '%s': memory budget "
+					    "exceeded",
+					    spec);
 		return err;
+	}
 	if ((err = sdf_store_lock(st, 1)) < 0)
 		return err;
 	c->locked = 1;
