@@ -59,11 +59,124 @@ typedef struct {
 	uint64_t peak_bytes;	  /* the allocator's peak for the run */
 } sdf_diff_totals;
 
-/* The JSON object of one file (the daemon's snapshot.diff.file payload). */
+/*
+ * How the service fills an sdf_file_summary so that the text formats below
+ * print what `git diff --no-renames` prints (git 2.39, checked by
+ * tests/api/test_git_text.c against real repositories):
+ *
+ * - One entry per changed path, in git's order (tree order: byte order of
+ *   the full paths, a directory sorting as if it ended in '/'). The writers
+ *   print the array in the order given.
+ * - A type change (file <-> symlink, status SDF_FILE_TYPE_CHANGED) is ONE
+ *   entry in all three formats: "T" in --name-status, and in --numstat and
+ *   --stat the line counts of the old blob against the new one (a symlink's
+ *   blob is its target text, usually without a final newline), exactly as
+ *   for a modification. Only `git diff -p` splits it into a deletion and an
+ *   addition; the patch in `patch` may do the same, the counts do not.
+ * - A mode-only change (100644 -> 100755) is a modification with
+ *   additions = deletions = 0: "0\t0\tpath", " path | 0".
+ * - An added empty file is "0\t0", " path | 0" and "A".
+ * - Binary (either side binary): additions = deletions = 0, binary = 1;
+ *   numstat prints "-\t-", stat prints "Bin OLD_SIZE -> NEW_SIZE bytes"
+ *   from old_size/new_size, or a bare "Bin" when both sides have the same
+ *   content (old_oid equal to new_oid, e.g. a mode-only change). Binary
+ *   files count as files in the stat summary but add no insertions or
+ *   deletions to it.
+ * - Paths are raw bytes; the writers quote them as git does with
+ *   core.quotePath=true (see sdf_api_quote_path).
+ * - Renames have no place in --no-renames output: the text writers reject
+ *   an SDF_FILE_RENAMED entry with SDF_EINVAL (before writing anything).
+ */
+
+/*
+ * The JSON object of one file (the daemon's snapshot.diff.file payload).
+ * Keys, in this order: path, old_path (renames only), status, old_oid,
+ * new_oid, old_mode, new_mode, old_size, new_size, old_lines, new_lines,
+ * additions, deletions, exact, binary, generated, generated_reason, oversized,
+ * patch (only when there is one), patch_truncated, old_hash, new_hash.
+ *
+ * A side is absent when its mode is 0 (added: old side; deleted: new side);
+ * then its oid, mode and hash are null (also an oid or hash given as "").
+ * Modes are git's octal strings ("100644", "120000"). generated_reason is
+ * null unless generated. Counts are JSON integers (clamped to INT64_MAX).
+ *
+ * Paths that are not valid UTF-8 cannot be JSON strings; they are given in
+ * git's C-quoted form (the quotes included: "\"caf\\351\"") so nothing
+ * is lost. Invalid UTF-8 inside a patch or a reason becomes U+FFFD.
+ *
+ * Returns a new reference, or NULL (with sdf_error_last() set: SDF_EINVAL
+ * for a NULL or malformed summary, SDF_EBUDGET when out of budget).
+ */
 json_t *sdf_api_file_json(const sdf_file_summary *f);
-/* The JSON object of the totals. */
+/*
+ * The JSON object of the totals: files, additions, deletions, binary_files,
+ * generated_files, oversized_files, estimated_files, patch_bytes, truncated
+ * (Gitaly's overflow marker: max_files stopped the listing), omitted_files
+ * (always present, 0 unless truncated), peak_bytes.
+ */
 json_t *sdf_api_totals_json(const sdf_diff_totals *t);
-/* One entry of OpenCode's SnapshotFileDiff array. */
+/*
+ * One entry of OpenCode's SnapshotFileDiff array: {file, patch, additions,
+ * deletions, status}. patch is "" when we have none; status is "added",
+ * "deleted" or "modified" (renamed and type_changed map to "modified").
+ */
 json_t *sdf_api_file_opencode_json(const sdf_file_summary *f);
+
+/*
+ * Flags to dump the objects above with: compact, and keys in insertion
+ * order (jansson >= 2.8 always keeps it; the flag says we rely on it).
+ */
+#define SDF_API_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+/*
+ * `snapdiff diff --format opencode`: the JSON array of
+ * sdf_api_file_opencode_json entries, then a newline. One entry is built at
+ * a time, so memory does not grow with n. 0, or a negative SDF_E code
+ * (SDF_EIO when the stream failed).
+ */
+int sdf_api_write_opencode(FILE *out, const sdf_file_summary *files,
+			   size_t n);
+
+/*
+ * Git's quoting of a path (core.quotePath=true, as in every format below):
+ * a path holding '"', '\\', a byte below 0x20, 0x7f or a byte >= 0x80 is
+ * written in double quotes with \a \b \t \n \v \f \r \" \\ and
+ * three-digit octal escapes for the other such bytes; any other path is
+ * written as it is. Like snprintf: writes at most cap bytes including the
+ * NUL (dst may be NULL when cap is 0) and returns the quoted length.
+ */
+size_t sdf_api_quote_path(char *dst, size_t cap, const char *path);
+/* 1 when sdf_api_quote_path would add quotes, else 0. */
+int sdf_api_path_needs_quote(const char *path);
+
+/*
+ * The text formats, byte-identical to `git diff --no-renames --numstat`,
+ * `--name-status` and `--stat`. Nothing is written unless every entry is
+ * well-formed (a path, a known status other than renamed): SDF_EINVAL.
+ * SDF_EIO when the stream reports an error. n == 0 writes nothing.
+ */
+int sdf_api_write_numstat(FILE *out, const sdf_file_summary *files,
+			  size_t n);
+int sdf_api_write_name_status(FILE *out, const sdf_file_summary *files,
+			      size_t n);
+
+/* --stat[=width[,name-width]] and --stat-graph-width. All zero: git's. */
+typedef struct {
+	/*
+	 * Total columns. 0 does what git does when it is not given: $COLUMNS
+	 * if it is a positive number, else the terminal's width when out is
+	 * a terminal, else 80. A daemon should pass its client's value.
+	 */
+	int width;
+	int name_width;	 /* cap on the name column, 0 = none */
+	int graph_width; /* cap on the +/- graph, 0 = none */
+} sdf_api_stat_options;
+
+#define SDF_API_STAT_OPTIONS_INIT {0, 0, 0}
+
+/* opts may be NULL for the defaults. SDF_EBUDGET if the name buffer (the
+ * longest quoted path) cannot be allocated; nothing is written then. */
+int sdf_api_write_stat(FILE *out, const sdf_file_summary *files, size_t n,
+		       const sdf_api_stat_options *opts);
 
 #endif
