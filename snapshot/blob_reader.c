@@ -233,7 +233,8 @@ static int parse_header(sdf_blob_reader *r)
 
 	r->zs.next_out = r->pending;
 	r->zs.avail_out = HEADER_MAX;
-	while (!(nul = memchr(r->pending, '\0', HEADER_MAX - r->zs.avail_out))) {
+	while (!(nul = memchr(r->pending, '\0',
+			      HEADER_MAX - r->zs.avail_out))) {
 		if (r->zs.avail_out == 0 || r->stream_end)
 			return corrupt(r, "no object header");
 		if ((err = inflate_step(r)) < 0)
@@ -507,8 +508,9 @@ int sdf_blob_reader_open_oid(sdf_blob_reader **out, git_repository *repo,
 	r->zs.zalloc = z_alloc;
 	r->zs.zfree = z_free;
 	if (inflateInit(&r->zs) != Z_OK) {
-		err = sdf_error_set(SDF_EBUDGET, "cannot start inflating object "
-						 "%s: memory budget exceeded",
+		err = sdf_error_set(SDF_EBUDGET,
+				    "cannot start inflating object %s: "
+				    "memory budget exceeded",
 				    r->hex);
 		goto done;
 	}
@@ -534,7 +536,8 @@ int sdf_blob_reader_open_ext(sdf_blob_reader **out, sdf_store *st,
 	if (!oid_hex || strlen(oid_hex) != GIT_OID_HEXSZ ||
 	    git_oid_fromstr(&id, oid_hex) < 0) {
 		git_error_clear();
-		return sdf_error_set(SDF_EINVAL, "'%s' is not a 40-digit object id",
+		return sdf_error_set(SDF_EINVAL,
+				     "'%s' is not a 40-digit object id",
 				     oid_hex ? oid_hex : "");
 	}
 	return sdf_blob_reader_open_oid(out, st->repo, &id, opts);

@@ -263,7 +263,8 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return sdf_error_set_errno(SDF_EIO, errno, "cannot write");
+			return sdf_error_set_errno(SDF_EIO, errno,
+						   "cannot write");
 		p += w;
 		n -= (size_t)w;
 	}
@@ -522,7 +523,8 @@ static int restore_entry(struct ctx *c, int dirfd, const char *name,
 	case GIT_FILEMODE_TREE:
 		if ((err = git_tree_lookup(&sub, c->repo,
 					   git_tree_entry_id(e))) < 0)
-			return report(c, sdf_git_error(err, "cannot read tree"));
+			return report(c,
+				      sdf_git_error(err, "cannot read tree"));
 		if ((err = ensure_dir(c, dirfd, name, &fd)) < 0)
 			err = report(c, err);
 		else
@@ -582,15 +584,16 @@ static int begin(struct ctx *c, git_tree **root, sdf_restore_result *out,
 		c->opts = *opts;
 	c->ropts.packed_max = c->opts.packed_max;
 	if (!st->worktree)
-		return sdf_error_set(SDF_EINVAL, "the store '%s' has no worktree",
+		return sdf_error_set(SDF_EINVAL,
+				     "the store '%s' has no worktree",
 				     st->path);
 	sdf_alloc_clear_failed();
 	if ((err = sdf_store_resolve_tree(out->tree, st, spec)) < 0) {
 		/* libgit2 reports some failed allocations as "not found" */
 		if (sdf_alloc_failed())
 			err = sdf_error_set(SDF_EBUDGET,
-					    "cannot resolve '%s': memory budget "
-					    "exceeded",
+					    "cannot resolve '%s': memory "
+					    "budget exceeded",
 					    spec);
 		return err;
 	}
@@ -942,7 +945,8 @@ int sdf_snapshot_revert(sdf_restore_result *out, sdf_store *st,
 			   git_tree_entry_filemode(e) != GIT_FILEMODE_LINK &&
 			   git_tree_entry_filemode(e) != GIT_FILEMODE_COMMIT) {
 			err = sdf_error_set(SDF_ECORRUPT,
-					    "'%s' has an unknown mode", norm[i]);
+					    "'%s' has an unknown mode",
+					    norm[i]);
 		}
 		git_tree_entry_free(e);
 	}

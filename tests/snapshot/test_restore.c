@@ -539,7 +539,9 @@ Test(restore, unknown_tree_writes_nothing)
 			     "0123456789abcdef0123456789abcdef01234567", NULL),
 		     SDF_ENOTFOUND);
 	cr_assert(!exists("a.txt"));
-	cr_assert_eq(sdf_snapshot_restore(&res, st, "refs/snapdiff/head", NULL), 0, "%s",
+	cr_assert_eq(sdf_snapshot_restore(&res, st, "refs/snapdiff/head",
+					  NULL),
+		     0, "%s",
 		     sdf_error_last());
 	expect_file("a.txt", "a\n", 0644);
 }

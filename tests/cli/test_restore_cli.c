@@ -1,0 +1,533 @@
+/*
+ * snapdiff restore / revert, run as a program against real git: round
+ * trips, reverts, hostile trees, bad input and the peak RSS of restoring a
+ * 64 MiB file.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+#include "track_util.h"
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *wt, *scratch, *store, *outside;
+
+static void setup(void)
+{
+	umask(022);
+	wt = tu_mkdtemp("rc-wt");
+	scratch = tu_mkdtemp("rc-scratch");
+	outside = tu_mkdtemp("rc-outside");
+	store = tu_path(scratch, "store");
+}
+
+static void teardown(void)
+{
+	tu_rm_rf(wt);
+	tu_rm_rf(scratch);
+	tu_rm_rf(outside);
+	free(wt);
+	free(scratch);
+	free(outside);
+	free(store);
+}
+
+TestSuite(restore_cli, .init = setup, .fini = teardown, .timeout = 600);
+
+static char *vformat(const char *fmt, va_list ap)
+	__attribute__((format(printf, 1, 0)));
+static char *vformat(const char *fmt, va_list ap)
+{
+	char *s;
+
+	cr_assert(vasprintf(&s, fmt, ap) > 0);
+	return s;
+}
+
+/* Runs a shell command; asserts it succeeds. */
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+	tu_result r;
+	va_list ap;
+	char *cmd;
+
+	va_start(ap, fmt);
+	cmd = vformat(fmt, ap);
+	va_end(ap);
+	cr_assert_eq(tu_sh(&r, "%s", cmd), 0, "%s: %s", cmd, r.err);
+	tu_result_dispose(&r);
+	free(cmd);
+}
+
+/* snapdiff COMMAND ARGS (a shell fragment) on the test's worktree, store. */
+static int snapdiff(tu_result *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int snapdiff(tu_result *r, const char *fmt, ...)
+{
+	va_list ap;
+	char *args, *sp;
+	int rc;
+
+	va_start(ap, fmt);
+	args = vformat(fmt, ap);
+	va_end(ap);
+	/* the options go right after the command: paths come last */
+	sp = strchr(args, ' ');
+	rc = tu_sh(r, "'%s' %.*s --worktree '%s' --store '%s' %s", SDF_CLI,
+		   sp ? (int)(sp - args) : (int)strlen(args), args, wt, store,
+		   sp ? sp + 1 : "");
+	free(args);
+	return rc;
+}
+
+/* Every path under dir with its type, mode, size and link target. */
+static char *listing(const char *dir)
+{
+	tu_result r;
+	char *out;
+
+	cr_assert_eq(tu_sh(&r,
+			   "cd '%s' && find . -path ./.git -prune -o -printf "
+			   "'%%p %%y %%m %%s %%l\\n' | LC_ALL=C sort",
+			   dir),
+		     0, "%s", r.err);
+	out = r.out;
+	r.out = NULL;
+	tu_result_dispose(&r);
+	return out;
+}
+
+static void expect_same_dirs(const char *a, const char *b)
+{
+	char *la = listing(a), *lb = listing(b);
+	tu_result r;
+
+	cr_assert_str_eq(la, lb, "listings differ:\n%s\n---\n%s", la, lb);
+	cr_assert_eq(tu_sh(&r, "diff -r --no-dereference '%s' '%s'", a, b),
+		     0, "%s", r.out);
+	tu_result_dispose(&r);
+	free(la);
+	free(lb);
+}
+
+static int exists(const char *rel)
+{
+	char *p = tu_path(wt, rel);
+	struct stat sb;
+	int ok = lstat(p, &sb) == 0;
+
+	free(p);
+	return ok;
+}
+
+static void expect_content(const char *rel, const char *content)
+{
+	char *got = tu_read(wt, rel, NULL);
+
+	cr_assert_not_null(got, "%s is missing", rel);
+	cr_assert_str_eq(got, content, "%s", rel);
+	free(got);
+}
+
+static void varied_worktree(void)
+{
+	tu_write_str(wt, ".gitignore", "*.log\n");
+	tu_write_str(wt, "a.txt", "hello\n");
+	tu_write_str(wt, "empty", "");
+	tu_write_str(wt, "dir one/sp ace \xc3\xa9.txt", "spaces\n");
+	tu_write_str(wt, "\xc3\xbcn\xc3\xaf/\xc3\xb1.txt", "non-ascii\n");
+	tu_write_str(wt, "d/e/f/deep.txt", "deep\n");
+	tu_write(wt, "d/run.sh", "#!/bin/sh\necho hi\n", 18, 0755);
+	tu_write_str(wt, "todir/x.txt", "was a dir\n");
+	tu_write_str(wt, "tofile", "was a file\n");
+	tu_write_str(wt, "linkme.txt", "was a file, becomes a link\n");
+	tu_write_str(wt, "keep.log", "ignored\n");
+	sh("cd '%s' && ln -s ../a.txt d/link && ln -s 'nowhere/x y' dangling",
+	   wt);
+}
+
+Test(restore_cli, round_trip_against_git)
+{
+	char *tree, *again, *ref = tu_path(scratch, "ref");
+	tu_result r;
+
+	varied_worktree();
+	tree = expect_same_tree(wt, store);
+	sh("cp -a '%s' '%s'", wt, ref);
+
+	/* every kind of change */
+	sh("cd '%s' && echo changed > a.txt && rm empty && chmod -x d/run.sh "
+	   "&& rm d/link && echo not-a-link > d/link && rm -r todir && "
+	   "echo file > todir && rm tofile && mkdir tofile && "
+	   "rm linkme.txt && ln -s '%s/linked' linkme.txt && "
+	   "rm -r 'dir one' d/e && echo x > d/e && rm dangling && "
+	   "ln -s a.txt dangling && echo mine > keep.log && "
+	   "echo untracked > new.txt",
+	   wt, outside);
+	cr_assert_eq(snapdiff(&r, "restore %s", tree), 0, "%s", r.err);
+	cr_assert(strstr(r.out, "M\ta.txt\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "A\tempty\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "D\td/e\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "A\td/e/f/deep.txt\n"), "%s", r.out);
+	cr_assert_null(strstr(r.out, "new.txt"), "%s", r.out);
+	cr_assert(strstr(r.err, "snapdiff: restored"), "%s", r.err);
+	tu_result_dispose(&r);
+
+	/* files outside the snapshot and ignored ones are left alone */
+	expect_content("new.txt", "untracked\n");
+	expect_content("keep.log", "mine\n");
+	char *ls = listing(outside);
+	cr_assert_str_eq(ls, ". d 700 4096 \n", "%s", ls);
+	free(ls);
+	sh("cd '%s' && rm new.txt && echo ignored > keep.log", wt);
+	expect_same_dirs(ref, wt);
+	again = expect_same_tree(wt, store);
+	cr_assert_str_eq(again, tree);
+
+	/* a second restore finds nothing to do */
+	cr_assert_eq(snapdiff(&r, "restore %s --json", tree), 0, "%s", r.err);
+	cr_assert(strstr(r.out, "\"written\":0,"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"failed\":0,"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"peak_rss_bytes\":"), "%s", r.out);
+	tu_result_dispose(&r);
+	expect_same_dirs(ref, wt);
+	free(again);
+	free(tree);
+	free(ref);
+}
+
+Test(restore_cli, restores_by_label_and_snapshot_id)
+{
+	char *t1, *t2;
+	tu_result r;
+
+	tu_write_str(wt, "f.txt", "one\n");
+	t1 = cli_track(wt, store, "--label first");
+	tu_write_str(wt, "f.txt", "two\n");
+	t2 = cli_track(wt, store, NULL);
+	cr_assert_str_neq(t1, t2);
+	cr_assert_eq(snapdiff(&r, "restore first"), 0, "%s", r.err);
+	tu_result_dispose(&r);
+	expect_content("f.txt", "one\n");
+	cr_assert_eq(snapdiff(&r, "restore %s", t2), 0, "%s", r.err);
+	tu_result_dispose(&r);
+	expect_content("f.txt", "two\n");
+	free(t1);
+	free(t2);
+}
+
+Test(restore_cli, revert_file_new_file_and_directory)
+{
+	char *t1, *t2, *t3;
+	tu_result r;
+
+	tu_write_str(wt, ".gitignore", "*.log\n");
+	tu_write_str(wt, "keep.txt", "keep\n");
+	tu_write_str(wt, "mod.txt", "original\n");
+	tu_write_str(wt, "src/a.c", "a\n");
+	tu_write_str(wt, "src/sub/b.c", "b\n");
+	t1 = cli_track(wt, store, NULL);
+	tu_write_str(wt, "keep.txt", "changed, not reverted\n");
+	tu_write_str(wt, "mod.txt", "modified\n");
+	tu_write_str(wt, "src/a.c", "A\n");
+	sh("rm -r '%s/src/sub'", wt);
+	tu_write_str(wt, "src/later.c", "tracked later\n");
+	tu_write_str(wt, "gen/out.o", "tracked later\n");
+	t2 = cli_track(wt, store, NULL);
+	tu_write_str(wt, "created.txt", "after the snapshot\n");
+	tu_write_str(wt, "src/unknown.c", "never tracked\n");
+	tu_write_str(wt, "src/x.log", "ignored\n");
+
+	cr_assert_eq(snapdiff(&r, "revert %s -- mod.txt created.txt src gen/",
+			      t1),
+		     0, "%s", r.err);
+	cr_assert(strstr(r.out, "M\tmod.txt\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "D\tcreated.txt\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "D\tsrc/later.c\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "D\tgen/out.o\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "A\tsrc/sub/b.c\n"), "%s", r.out);
+	tu_result_dispose(&r);
+	expect_content("mod.txt", "original\n");
+	expect_content("keep.txt", "changed, not reverted\n");
+	expect_content("src/a.c", "a\n");
+	expect_content("src/sub/b.c", "b\n");
+	expect_content("src/unknown.c", "never tracked\n");
+	expect_content("src/x.log", "ignored\n");
+	cr_assert(!exists("created.txt"));
+	cr_assert(!exists("src/later.c"));
+	cr_assert(!exists("gen"), "the emptied directory should go");
+
+	/* with --json: counts, and revert of what is already reverted */
+	cr_assert_eq(snapdiff(&r, "revert %s --json -- mod.txt", t1), 0, "%s",
+		     r.err);
+	cr_assert(strstr(r.out, "\"ok\":true"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"removed\":0,"), "%s", r.out);
+	tu_result_dispose(&r);
+
+	sh("cd '%s' && rm src/unknown.c && echo keep > keep.txt", wt);
+	t3 = cli_track(wt, store, NULL);
+	cr_assert_str_eq(t3, t1);
+	free(t1);
+	free(t2);
+	free(t3);
+}
+
+/* One line on stderr, non-zero exit, the worktree as it was. */
+static void expect_refusal(const char *args, const char *needle)
+{
+	char *before = listing(wt), *after, *nl;
+	tu_result r;
+
+	cr_assert_neq(snapdiff(&r, "%s", args), 0, "%s", args);
+	cr_assert(strncmp(r.err, "snapdiff: ", 10) == 0, "%s", r.err);
+	nl = strchr(r.err, '\n');
+	cr_assert(nl && (!nl[1] || strstr(nl + 1, "see snapdiff --help")),
+		  "more than one line: %s", r.err);
+	cr_assert(strstr(r.err, needle), "%s: %s", args, r.err);
+	cr_assert_str_eq(r.out, "");
+	tu_result_dispose(&r);
+	after = listing(wt);
+	cr_assert_str_eq(before, after, "%s changed the worktree", args);
+	free(before);
+	free(after);
+}
+
+Test(restore_cli, bad_input_gets_one_clear_line)
+{
+	char *tree;
+	tu_result r;
+
+	tu_write_str(wt, "a.txt", "a\n");
+	tree = cli_track(wt, store, NULL);
+	tu_write_str(wt, "a.txt", "changed\n");
+	tu_write_str(wt, "new.txt", "new\n");
+	expect_refusal("restore no-such-snapshot", "unknown tree-ish");
+	expect_refusal("restore 0123456789abcdef0123456789abcdef01234567",
+		       "unknown tree-ish");
+	expect_refusal("restore", "which snapshot");
+	char *args;
+	cr_assert(asprintf(&args, "revert %s -- ../x", tree) > 0);
+	expect_refusal(args, "'..'");
+	free(args);
+	cr_assert(asprintf(&args, "revert %s -- new.txt /etc/passwd", tree) >
+		  0);
+	expect_refusal(args, "absolute");
+	free(args);
+	cr_assert(asprintf(&args, "revert %s -- .git/config", tree) > 0);
+	expect_refusal(args, ".git");
+	free(args);
+	cr_assert(asprintf(&args, "revert %s", tree) > 0);
+	expect_refusal(args, "after '--'");
+	free(args);
+	cr_assert(asprintf(&args, "restore %s --bogus", tree) > 0);
+	expect_refusal(args, "--bogus");
+	free(args);
+
+	/* a store that does not exist */
+	tu_sh(&r, "'%s' restore %s --worktree '%s' --store '%s/none'", SDF_CLI,
+	      tree, wt, scratch);
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "snapdiff: error: no snapdiff store"), "%s",
+		  r.err);
+	tu_result_dispose(&r);
+	expect_content("a.txt", "changed\n");
+	free(tree);
+}
+
+Test(restore_cli, hostile_trees_write_nothing)
+{
+	char *tree, *blob, *sub, *bad, *args, *escape, *parent;
+	char name[64];
+	struct stat sb;
+	tu_result r;
+	static const char *const bad_names[] = {"..", ".git", ".GiT",
+						"a\\\\b"};
+
+	/* "../NAME" would land beside the worktree */
+	snprintf(name, sizeof(name), "sdf-escape-%ld", (long)getpid());
+	parent = strdup(wt);
+	*strrchr(parent, '/') = '\0';
+	escape = tu_path(parent, name);
+	tu_write_str(wt, "a.txt", "a\n");
+	tree = cli_track(wt, store, NULL);
+	cr_assert_eq(tu_sh(&r, "git --git-dir='%s' rev-parse %s:a.txt", store,
+			   tree),
+		     0);
+	blob = tu_last_line(r.out);
+	tu_result_dispose(&r);
+	cr_assert_eq(tu_sh(&r,
+			   "printf '100644 blob %s\\t%s\\n100644 blob "
+			   "%s\\tconfig\\n' | GIT_DIR='%s' git mktree",
+			   blob, name, blob, store),
+		     0, "%s", r.err);
+	sub = tu_last_line(r.out);
+	tu_result_dispose(&r);
+	sh("rm '%s/a.txt'", wt);
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		cr_assert_eq(tu_sh(&r,
+				   "printf '100644 blob %s\\taaa\\n040000 tree "
+				   "%s\\t%s\\n' | GIT_DIR='%s' git mktree",
+				   blob, sub, bad_names[i], store),
+			     0, "%s", r.err);
+		bad = tu_last_line(r.out);
+		tu_result_dispose(&r);
+		cr_assert(asprintf(&args, "restore %s", bad) > 0);
+		expect_refusal(args, "unsafe path");
+		free(args);
+		/* one level down, for revert of the directory above */
+		cr_assert_eq(tu_sh(&r,
+				   "printf '040000 tree %s\\tgood\\n' | "
+				   "GIT_DIR='%s' git mktree",
+				   bad, store),
+			     0, "%s", r.err);
+		free(bad);
+		bad = tu_last_line(r.out);
+		tu_result_dispose(&r);
+		cr_assert(asprintf(&args, "revert %s -- good", bad) > 0);
+		expect_refusal(args, "unsafe path");
+		free(args);
+		cr_assert(asprintf(&args, "restore %s", bad) > 0);
+		expect_refusal(args, "unsafe path");
+		free(args);
+		free(bad);
+		cr_assert_neq(lstat(escape, &sb), 0, "%s was written", escape);
+		cr_assert(!exists(".git"));
+		cr_assert(!exists("aaa"));
+	}
+	free(escape);
+	free(parent);
+	free(sub);
+	free(blob);
+	free(tree);
+}
+
+Test(restore_cli, symlinks_planted_outside_are_replaced)
+{
+	char *tree, *ls, *p;
+	tu_result r;
+
+	tu_write_str(wt, "dir/inner.txt", "inner\n");
+	tu_write_str(wt, "dir/sub/deeper.txt", "deeper\n");
+	tu_write_str(wt, "file.txt", "file\n");
+	tree = cli_track(wt, store, NULL);
+	sh("rm -r '%s/dir' '%s/file.txt'", wt, wt);
+	p = tu_path(wt, "dir");
+	cr_assert_eq(symlink(outside, p), 0);
+	free(p);
+	p = tu_path(outside, "file.txt");
+	char *l = tu_path(wt, "file.txt");
+	cr_assert_eq(symlink(p, l), 0);
+	free(p);
+	free(l);
+	cr_assert_eq(snapdiff(&r, "restore %s", tree), 0, "%s", r.err);
+	tu_result_dispose(&r);
+	ls = listing(outside);
+	cr_assert_str_eq(ls, ". d 700 4096 \n", "written outside: %s", ls);
+	free(ls);
+	expect_content("dir/inner.txt", "inner\n");
+	expect_content("dir/sub/deeper.txt", "deeper\n");
+	expect_content("file.txt", "file\n");
+	free(tree);
+}
+
+Test(restore_cli, directory_in_the_way_is_reported_and_the_rest_written)
+{
+	char *tree;
+	tu_result r;
+
+	tu_write_str(wt, "a.txt", "a\n");
+	tu_write_str(wt, "b.txt", "b\n");
+	tu_write_str(wt, "c.txt", "c\n");
+	tree = cli_track(wt, store, NULL);
+	sh("cd '%s' && rm a.txt b.txt c.txt && mkdir b.txt && "
+	   "echo mine > b.txt/mine",
+	   wt);
+	cr_assert_eq(snapdiff(&r, "restore %s --json", tree), 1, "%s", r.err);
+	cr_assert(strstr(r.err, "snapdiff: error: 'b.txt': a directory"), "%s",
+		  r.err);
+	cr_assert(strstr(r.out, "\"ok\":false"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"failed\":1,"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"path\":\"b.txt\""), "%s", r.out);
+	cr_assert(strstr(r.out, "\"written\":2,"), "%s", r.out);
+	tu_result_dispose(&r);
+	expect_content("a.txt", "a\n");
+	expect_content("c.txt", "c\n");
+	expect_content("b.txt/mine", "mine\n");
+	free(tree);
+}
+
+static void write_noise(const char *path, size_t size, uint64_t seed)
+{
+	FILE *f = fopen(path, "wb");
+	uint64_t *buf = malloc(1 << 20), x = seed | 1;
+
+	cr_assert_not_null(f);
+	for (size_t done = 0; done < size; done += 1 << 20) {
+		for (size_t i = 0; i < (1 << 20) / 8; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			/* a quarter text, so zlib has some work to do */
+			buf[i] = i % 4 ? x : 0x6f6c6c6568206f6cULL;
+		}
+		cr_assert_eq(fwrite(buf, 1, 1 << 20, f), 1u << 20);
+	}
+	fclose(f);
+	free(buf);
+}
+
+static long long json_number(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	cr_assert_not_null(p, "no %s in %s", key, json);
+	return strtoll(p + strlen(pat), NULL, 10);
+}
+
+Test(restore_cli, restoring_64_mib_stays_under_16_mib)
+{
+	char *tree, *big = tu_path(wt, "big.bin");
+	char *ref = tu_path(scratch, "big.ref");
+	tu_result r;
+
+	write_noise(ref, (size_t)64 << 20, 99);
+	sh("cp '%s' '%s' && echo small > '%s/small.txt'", ref, big, wt);
+	tree = cli_track(wt, store, NULL);
+	for (int round = 0; round < 2; round++) {
+		if (round == 0)
+			sh("rm '%s'", big); /* deleted */
+		else
+			sh("echo changed > '%s'", big); /* modified */
+		char *argv[] = {SDF_CLI,  "restore", tree,	 "--worktree",
+				wt,	  "--store", store,	 "--json",
+				NULL};
+		cr_assert_eq(tu_run(&r, NULL, argv), 0, "%s", r.err);
+		cr_log_info("restore of 64 MiB (%s): peak RSS %ld KiB, "
+			    "allocator peak %lld bytes",
+			    round ? "modified" : "deleted", r.maxrss_kb,
+			    json_number(r.out, "peak_bytes"));
+		cr_assert_eq(json_number(r.out, "written"), 1, "%s", r.out);
+		cr_assert_eq(json_number(r.out, "written_bytes"), 64 << 20);
+#ifndef SDF_SANITIZED
+		cr_assert_leq(r.maxrss_kb, 16 * 1024, "peak RSS %ld KiB",
+			      r.maxrss_kb);
+		cr_assert_leq(json_number(r.out, "peak_bytes"), 4 << 20);
+#endif
+		tu_result_dispose(&r);
+		sh("cmp '%s' '%s'", ref, big);
+	}
+	free(tree);
+	free(big);
+	free(ref);
+}
