@@ -3,7 +3,10 @@
  * ("-\t-" for binary), then on stderr whether the counts are exact, the
  * wall time, the allocator's peak and the process's peak RSS.
  *
- *	sdf-linediff [--budget SIZE] [--spill-dir DIR] OLD NEW
+ *	sdf-linediff [--budget SIZE] [--spill-dir DIR] [--ranges] OLD NEW
+ *
+ * --ranges also prints each change as "@@ -START,COUNT +START,COUNT" with
+ * git's 1-based line numbers (as `git diff -U0` would number them).
  *
  * The two sides are streamed on two threads.
  */
@@ -85,7 +88,19 @@ static double now(void)
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: sdf-linediff [--budget SIZE] [--spill-dir DIR] "
-		    "OLD NEW\n");
+		    "[--ranges] OLD NEW\n");
+}
+
+/* git's numbering: a range of 0 lines is named by the line before it. */
+static int print_range(const sdf_diff_range *r, void *payload)
+{
+	(void)payload;
+	printf("@@ -%llu,%llu +%llu,%llu\n",
+	       (unsigned long long)(r->old_start + (r->old_count ? 1 : 0)),
+	       (unsigned long long)r->old_count,
+	       (unsigned long long)(r->new_start + (r->new_count ? 1 : 0)),
+	       (unsigned long long)r->new_count);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -108,6 +123,8 @@ int main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--ranges")) {
+			lo.range_cb = print_range;
 		} else if (!strcmp(argv[i], "--spill-dir") && i + 1 < argc) {
 			dir = argv[++i];
 		} else {
@@ -137,6 +154,8 @@ int main(int argc, char **argv)
 			rc = 1;
 		}
 	}
+	if (lo.range_cb)
+		printf("ranges\n");
 	if (rc == 0 && sdf_diff_lines(&res, f[0].side, f[1].side, &lo) < 0) {
 		fprintf(stderr, "sdf-linediff: %s\n", sdf_error_last());
 		rc = 1;

@@ -57,6 +57,13 @@ static inline int hash_eq(const sdf_diff_hash *a, const sdf_diff_hash *b)
 
 /* Where a side's hash sequence lives; what sdf_diff_lines() reads. */
 int side_spill_fd(const sdf_diff_side *side);
+/*
+ * A byte per line: its indent as xdiff measures it for its indent
+ * heuristic (tabs to multiples of 8, at most 200), or SDF_DIFF_BLANK_LINE
+ * for a line of whitespace only.
+ */
+#define SDF_DIFF_BLANK_LINE 255
+int side_indent_fd(const sdf_diff_side *side);
 uint64_t side_records(const sdf_diff_side *side);
 int side_finished(const sdf_diff_side *side);
 int side_binary(const sdf_diff_side *side);

@@ -20,6 +20,7 @@
  * each small enough for a fixed-size counting table; the per-line verdicts
  * are then gathered back in line order by merging the buckets' outputs.
  */
+#include "compact_int.h"
 #include "diff_int.h"
 #include "myers_int.h"
 
@@ -83,8 +84,17 @@ typedef struct {
 
 	uint64_t discarded[2];
 	uint64_t kept[2];
-	spill keep[2]; /* the kept lines' hashes, in order */
+	spill keep[2]; /* the kept lines' ids, in order */
+
+	/* Only when the caller wants the ranges: */
+	int ranges;
+	unsigned char *chg_mem[2]; /* n + 2 bytes: 1 changed, 2 discarded */
+	unsigned char *chg[2];     /* chg_mem + 1, so chg[-1] is valid */
+	unsigned char *mark[2];    /* Myers' changes, by kept index */
 } run;
+
+/* Bytes per line (both sides) the ranges need at most. */
+#define RANGE_BYTES_PER_LINE 20
 
 static inline uint32_t fine_of(const sdf_diff_hash *h)
 {
@@ -589,6 +599,8 @@ static int settle(run *r, int s, const unsigned char *dis,
 				   sizeof(uint32_t));
 	}
 	r->discarded[s]++;
+	if (r->chg[s])
+		r->chg[s][i] = 2;
 	return 0;
 }
 
@@ -653,9 +665,66 @@ static int discard(run *r, int s)
 	return rc;
 }
 
+/* Discarded lines and Myers' changes into one changed flag per line. */
+static void merge_changes(run *r)
+{
+	for (int s = 0; s < 2; s++) {
+		uint64_t k = 0;
+
+		for (uint64_t i = r->start[s]; i < r->end[s]; i++) {
+			if (r->chg[s][i] == 2)
+				r->chg[s][i] = 1;
+			else
+				r->chg[s][i] = r->mark[s][k++];
+		}
+	}
+}
+
+/* Compacts the changes as git does and hands them to the callback. */
+static int emit_ranges(run *r, const sdf_diff_lines_options *opts)
+{
+	compact_side cs[2];
+	sdf_diff_hash *hash[2] = {NULL, NULL};
+	unsigned char *indent[2] = {NULL, NULL};
+	int rc = 0;
+
+	for (int s = 0; s < 2 && rc == 0; s++) {
+		size_t n = (size_t)r->n[s];
+
+		hash[s] = sdf_malloc(n ? n * sizeof(sdf_diff_hash) : 1);
+		indent[s] = sdf_malloc(n ? n : 1);
+		if (!hash[s] || !indent[s]) {
+			rc = SDF_EBUDGET;
+			break;
+		}
+		rc = spill_pread(r->fd[s], hash[s], n * sizeof(sdf_diff_hash),
+				 0);
+		if (rc == 0)
+			rc = spill_pread(side_indent_fd(r->side[s]), indent[s],
+					 n, 0);
+		cs[s].hash = hash[s];
+		cs[s].indent = indent[s];
+		cs[s].chg = r->chg[s];
+		cs[s].n = (int64_t)n;
+	}
+	if (rc == 0) {
+		compact_changes(&cs[0], &cs[1]);
+		compact_changes(&cs[1], &cs[0]);
+		rc = compact_emit(&cs[0], &cs[1], opts->range_cb,
+				  opts->payload);
+	}
+	for (int s = 0; s < 2; s++) {
+		sdf_free(hash[s]);
+		sdf_free(indent[s]);
+	}
+	return rc;
+}
+
 static void run_dispose(run *r)
 {
 	for (int s = 0; s < 2; s++) {
+		sdf_free(r->chg_mem[s]);
+		sdf_free(r->mark[s]);
 		sdf_free(r->filter[s]);
 		sdf_free(r->bucket_off[s]);
 		sdf_free(r->bucket_cnt[s]);
@@ -714,13 +783,29 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 		goto done;
 	}
 
+	if (opts && opts->range_cb &&
+	    r->n[0] + r->n[1] <= r->budget / RANGE_BYTES_PER_LINE) {
+		r->ranges = 1;
+		for (int s = 0; s < 2; s++) {
+			r->chg_mem[s] = sdf_calloc((size_t)r->n[s] + 2, 1);
+			if (!r->chg_mem[s]) {
+				rc = SDF_EBUDGET;
+				goto done;
+			}
+			r->chg[s] = r->chg_mem[s] + 1;
+		}
+	}
+
 	if ((rc = trim_ends(r)) < 0)
 		goto done;
 	if (r->start[0] == r->end[0] || r->start[1] == r->end[1]) {
 		/* One side is left empty: the other one is all changed. */
 		out->deletions = r->end[0] - r->start[0];
 		out->additions = r->end[1] - r->start[1];
-		goto done;
+		for (int s = 0; r->ranges && s < 2; s++)
+			memset(r->chg[s] + r->start[s], 1,
+			       (size_t)(r->end[s] - r->start[s]));
+		goto finish;
 	}
 	if ((rc = build_filters(r)) < 0 || (rc = plan_buckets(r)) < 0)
 		goto done;
@@ -733,13 +818,34 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 	if (rc < 0)
 		goto done;
 	run_shed(r);
+	for (int s = 0; r->ranges && s < 2; s++) {
+		r->mark[s] = sdf_calloc((size_t)r->kept[s] + 1, 1);
+		if (!r->mark[s]) {
+			rc = SDF_EBUDGET;
+			goto done;
+		}
+	}
 	rc = myers_count(&chg[0], &chg[1], &exact, r->keep[0].fd, r->kept[0],
-			 r->keep[1].fd, r->kept[1], r->budget);
+			 r->keep[1].fd, r->kept[1], r->budget, r->mark[0],
+			 r->mark[1]);
 	if (rc < 0)
 		goto done;
 	out->deletions = r->discarded[0] + chg[0];
 	out->additions = r->discarded[1] + chg[1];
 	out->exact = exact;
+	if (!exact)
+		r->ranges = 0;
+	if (r->ranges)
+		merge_changes(r);
+finish:
+	for (int s = 0; s < 2; s++) {
+		sdf_free(r->mark[s]);
+		r->mark[s] = NULL;
+		spill_close(&r->keep[s]);
+	}
+	if (r->ranges && (out->additions || out->deletions))
+		rc = emit_ranges(r, opts);
+	out->ranges = r->ranges;
 done:
 	if (rc < 0)
 		memset(out, 0, sizeof(*out));

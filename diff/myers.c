@@ -143,6 +143,8 @@ typedef struct {
 	box *stack;
 	size_t depth, stack_cap;
 	uint64_t chg1, chg2;
+	unsigned char *mark[2]; /* optional: changed flags by kept index */
+	int64_t head;           /* kept index of the middle's first line */
 } solver;
 
 typedef struct {
@@ -427,6 +429,12 @@ static int solve(solver *sv, int64_t n1, int64_t n2)
 		if (bx.off1 == bx.lim1 || bx.off2 == bx.lim2) {
 			sv->chg1 += (uint64_t)(bx.lim1 - bx.off1);
 			sv->chg2 += (uint64_t)(bx.lim2 - bx.off2);
+			if (sv->mark[0]) {
+				memset(sv->mark[0] + sv->head + bx.off1, 1,
+				       (size_t)(bx.lim1 - bx.off1));
+				memset(sv->mark[1] + sv->head + bx.off2, 1,
+				       (size_t)(bx.lim2 - bx.off2));
+			}
 			continue;
 		}
 		memset(&c, 0, sizeof(c));
@@ -492,7 +500,8 @@ done:
 }
 
 int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
-		uint64_t n_old, int fd_new, uint64_t n_new, size_t budget)
+		uint64_t n_old, int fd_new, uint64_t n_new, size_t budget,
+		unsigned char *mark_old, unsigned char *mark_new)
 {
 	solver sv;
 	uint64_t head, tail, m1, m2;
@@ -505,6 +514,10 @@ int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
 	if (n_old == 0 || n_new == 0) {
 		*chg_old = n_old;
 		*chg_new = n_new;
+		if (mark_old) {
+			memset(mark_old, 1, (size_t)n_old);
+			memset(mark_new, 1, (size_t)n_new);
+		}
 		return 0;
 	}
 	rc = trim_common(&head, &tail, fd_old, n_old, fd_new, n_new);
@@ -515,8 +528,15 @@ int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
 	if (m1 == 0 || m2 == 0) {
 		*chg_old = m1;
 		*chg_new = m2;
+		if (mark_old) {
+			memset(mark_old + head, 1, (size_t)m1);
+			memset(mark_new + head, 1, (size_t)m2);
+		}
 		return 0;
 	}
+	sv.mark[0] = mark_old;
+	sv.mark[1] = mark_new;
+	sv.head = (int64_t)head;
 
 	/* As xdiff: the cutoff follows all the records left for Myers. */
 	sv.cost_cutoff = xdiff_sqrt((int64_t)(n_old + n_new + 3));

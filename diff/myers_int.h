@@ -16,8 +16,12 @@
  * cache (all of the middle when it fits) and the K vectors are windows of
  * the diagonals actually reached. When those windows would pass the budget,
  * *exact is 0 and the counts are the untrimmed middle (an upper bound).
+ *
+ * mark_old and mark_new, when not NULL, hold n_old and n_new zeroed bytes;
+ * the changed lines' bytes are set to 1 (meaningful only when exact).
  */
 int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
-		uint64_t n_old, int fd_new, uint64_t n_new, size_t budget);
+		uint64_t n_old, int fd_new, uint64_t n_new, size_t budget,
+		unsigned char *mark_old, unsigned char *mark_new);
 
 #endif

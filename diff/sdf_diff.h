@@ -64,6 +64,22 @@ void sdf_diff_side_free(sdf_diff_side *side);
 /* The smallest work budget sdf_diff_lines() accepts. */
 #define SDF_DIFF_WORK_BUDGET_MIN (256u << 10)
 
+/*
+ * One change, as git's xdiff reports it after its change compaction (with
+ * the indent heuristic, git's default): old lines [old_start, old_start +
+ * old_count) became new lines [new_start, new_start + new_count). 0-based;
+ * a count may be 0 (then start is the line before which lines were added
+ * or after which they were removed). Ranges come in file order and are
+ * separated by at least one unchanged line.
+ */
+typedef struct {
+	uint64_t old_start, old_count;
+	uint64_t new_start, new_count;
+} sdf_diff_range;
+
+/* Returns 0 to go on, or a negative code that sdf_diff_lines() returns. */
+typedef int (*sdf_diff_range_cb)(const sdf_diff_range *range, void *payload);
+
 typedef struct {
 	/*
 	 * Bytes the in-memory stages may use (hash tables, filters, caches,
@@ -74,9 +90,17 @@ typedef struct {
 	size_t work_budget;
 	/* Directory for the diff's own spill files; NULL: $TMPDIR or /tmp. */
 	const char *spill_dir;
+	/*
+	 * Optional: receives the changes, for a patch renderer to re-stream
+	 * both bodies. Ranges need about 20 bytes per line of both sides in
+	 * the work budget (fine for any file a patch is shown for); when they
+	 * do not fit, the counts are still given and result.ranges is 0.
+	 */
+	sdf_diff_range_cb range_cb;
+	void *payload;
 } sdf_diff_lines_options;
 
-#define SDF_DIFF_LINES_OPTIONS_INIT {0, NULL}
+#define SDF_DIFF_LINES_OPTIONS_INIT {0, NULL, NULL, NULL}
 
 typedef struct {
 	/* Lines added (new side) and deleted (old side), as git's numstat. */
@@ -90,6 +114,8 @@ typedef struct {
 	int exact;
 	/* Either side is binary: no line counts (git prints "-\t-"). */
 	int binary;
+	/* The range callback saw every change (only with exact counts). */
+	int ranges;
 } sdf_diff_lines_result;
 
 /*
