@@ -480,13 +480,17 @@ def plot(summary, outdir, gnuplot):
             f"lc rgb '{color}' dt {dash} pt {pt} title '{title}'"
             for i, title, color, dash, pt in styles)
     script = f"""
-set terminal pngcairo size 1400,560 font 'sans,11'
+set terminal pngcairo size 1400,640 font 'sans,11'
 set output '{png}'
 set multiplot layout 1,2 title "snapdiff vs git on the large-artifact repro \
 (N MiB + 0.75N MiB files; median of runs)"
 set logscale xy 2
 set grid
-set key top left box opaque font 'sans,9'
+set bmargin {6 + (len(styles) + 1) // 2}
+set key at screen 0.5, screen 0.02 center bottom horizontal maxcols 2 \
+  samplen 3 width 2 font 'sans,10' box
+set offsets graph 0.06, graph 0.06, graph 0.12, graph 0.06
+set xrange [{sizes[0] / 1.25}:{sizes[-1] * 1.25}]
 set xlabel 'artifact size N (MiB)'
 set xtics ({", ".join(f'"{s}" {s}' for s in sizes)})
 set ylabel 'peak RSS (MiB)'
@@ -495,6 +499,7 @@ set ytics (1,2,4,8,16,32,64,128,256,512,1024,2048,4096,8192,16384)
 plot {plots(0)}
 set ylabel 'wall time (s)'
 set title 'wall time'
+unset key
 set ytics auto
 set format y '%g'
 plot {plots(1)}
