@@ -102,7 +102,8 @@ typedef struct {
  *
  * Paths that are not valid UTF-8 cannot be JSON strings; they are given in
  * git's C-quoted form (the quotes included: "\"caf\\351\"") so nothing
- * is lost. Invalid UTF-8 inside a patch or a reason becomes U+FFFD.
+ * is lost. Invalid UTF-8 inside a patch or a reason becomes U+FFFD. A patch
+ * with patch_len 0 is taken as NUL-terminated.
  *
  * Returns a new reference, or NULL (with sdf_error_last() set: SDF_EINVAL
  * for a NULL or malformed summary, SDF_EBUDGET when out of budget).
