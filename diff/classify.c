@@ -55,7 +55,8 @@ static int starts_ci(span s, const char *lit)
 	if (s.len < n)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (lower((unsigned char)s.p[i]) != lower((unsigned char)lit[i]))
+		if (lower((unsigned char)s.p[i]) !=
+		    lower((unsigned char)lit[i]))
 			return 0;
 	return 1;
 }
@@ -348,8 +349,8 @@ static const char *classify_path(const char *path, int vendored_rules)
 		if (!vendored && vendored_rules) {
 			vendored =
 				lookup(vendored_dirs, COUNT(vendored_dirs), c);
-			for (size_t i = 0; !vendored && i < COUNT(vendored_pairs);
-			     i++)
+			for (size_t i = 0;
+			     !vendored && i < COUNT(vendored_pairs); i++)
 				if (span_is(prev, vendored_pairs[i].parent) &&
 				    span_is(c, vendored_pairs[i].child))
 					vendored = vendored_pairs[i].reason;
@@ -419,8 +420,10 @@ static int eat_generated(cursor *c)
 {
 	cursor s = *c;
 
-	(void)eat_any(&s, adverbs, COUNT(adverbs));
-	if (!eat_any(&s, generated_words, COUNT(generated_words)))
+	/* "auto" would eat the start of "auto-generated": try that first. */
+	if (!eat_any(&s, generated_words, COUNT(generated_words)) &&
+	    !(eat_any(&s, adverbs, COUNT(adverbs)) &&
+	      eat_any(&s, generated_words, COUNT(generated_words))))
 		return 0;
 	*c = s;
 	return 1;
@@ -473,7 +476,8 @@ static int has_at_generated(span t)
 	while ((at = find(rest, "@generated", 0)) < rest.len) {
 		size_t after = at + strlen("@generated");
 		int before = at ? (unsigned char)rest.p[at - 1] : ' ';
-		int next = after < rest.len ? (unsigned char)rest.p[after] : ' ';
+		int next =
+			after < rest.len ? (unsigned char)rest.p[after] : ' ';
 
 		if (!is_alnum(before) && !strchr("`'\"_@", before) &&
 		    !is_alnum(next) && !strchr("`'\"_-", next))
