@@ -81,6 +81,25 @@ int dt_git_numstat(const char *dir, const char *a, const char *b,
 	return rc;
 }
 
+char *dt_git_patch(const char *dir, const char *a, const char *b)
+{
+	char *argv[] = {"git",	      "diff",	   "--no-index", "--no-color",
+			"--no-ext-diff", "-U3", (char *)a, (char *)b,
+			NULL};
+	tu_result res;
+	char *out;
+
+	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+	setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
+	tu_run(&res, dir, argv);
+	cr_assert(res.status == 0 || res.status == 1, "git failed: %s",
+		  res.err);
+	out = res.out;
+	res.out = NULL;
+	tu_result_dispose(&res);
+	return out;
+}
+
 void dt_rng_seed(dt_rng *r, uint64_t seed)
 {
 	r->s = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;

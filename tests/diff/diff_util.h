@@ -22,6 +22,9 @@ int dt_diff(sdf_diff_lines_result *res, const void *a, size_t alen,
 int dt_git_numstat(const char *dir, const char *a, const char *b,
 		   uint64_t *add, uint64_t *del);
 
+/* `git diff --no-index --no-color -U3 a b` in dir; free() the result. */
+char *dt_git_patch(const char *dir, const char *a, const char *b);
+
 /* A small deterministic generator (xorshift64*). */
 typedef struct {
 	uint64_t s;
