@@ -1,0 +1,222 @@
+/* Tree-to-tree listing, sizes, attributes and small patches (sdf_tree.h). */
+#include "sdf_tree.h"
+#include "store_int.h"
+#include "sdf_alloc.h"
+#include "sdf_error.h"
+
+#include <string.h>
+
+static int parse_tree(git_tree **out, sdf_store *st, const char *hex)
+{
+	git_oid id;
+	int err;
+
+	if ((err = git_oid_fromstr(&id, hex)) < 0)
+		return sdf_error_set(SDF_EINVAL, "'%s' is not a tree id", hex);
+	if ((err = git_tree_lookup(out, st->repo, &id)) < 0)
+		return sdf_git_error(err, "cannot read tree %s", hex);
+	return 0;
+}
+
+struct collect {
+	sdf_tree_change *v;
+	size_t n, cap;
+	int err;
+};
+
+static char status_of(git_delta_t s)
+{
+	switch (s) {
+	case GIT_DELTA_ADDED:
+		return 'A';
+	case GIT_DELTA_DELETED:
+		return 'D';
+	case GIT_DELTA_TYPECHANGE:
+		return 'T';
+	default:
+		return 'M';
+	}
+}
+
+static int add_delta(struct collect *c, const git_diff_delta *d)
+{
+	sdf_tree_change *ch;
+	int has_old = d->status != GIT_DELTA_ADDED,
+	    has_new = d->status != GIT_DELTA_DELETED;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		sdf_tree_change *v = sdf_reallocarray(c->v, cap, sizeof(*v));
+		if (!v)
+			return c->err = SDF_EBUDGET;
+		c->v = v;
+		c->cap = cap;
+	}
+	ch = &c->v[c->n];
+	memset(ch, 0, sizeof(*ch));
+	ch->status = status_of(d->status);
+	if (!(ch->path = sdf_strdup(has_new ? d->new_file.path
+					    : d->old_file.path)))
+		return c->err = SDF_EBUDGET;
+	if (has_old) {
+		git_oid_tostr(ch->old_oid, sizeof(ch->old_oid), &d->old_file.id);
+		ch->old_mode = d->old_file.mode;
+	}
+	if (has_new) {
+		git_oid_tostr(ch->new_oid, sizeof(ch->new_oid), &d->new_file.id);
+		ch->new_mode = d->new_file.mode;
+	}
+	c->n++;
+	return 0;
+}
+
+int sdf_tree_changes(sdf_tree_change **out, size_t *count, sdf_store *st,
+		     const char *old_tree, const char *new_tree)
+{
+	git_tree *a = NULL, *b = NULL;
+	git_diff *diff = NULL;
+	git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+	struct collect c = {0};
+	int err;
+
+	*out = NULL;
+	*count = 0;
+	if ((err = parse_tree(&a, st, old_tree)) < 0 ||
+	    (err = parse_tree(&b, st, new_tree)) < 0)
+		goto done;
+	/* no content is read: no binary check, no rename detection */
+	opts.flags = GIT_DIFF_INCLUDE_TYPECHANGE | GIT_DIFF_SKIP_BINARY_CHECK;
+	opts.ignore_submodules = GIT_SUBMODULE_IGNORE_NONE;
+	if ((err = git_diff_tree_to_tree(&diff, st->repo, a, b, &opts)) < 0) {
+		err = sdf_git_error(err, "cannot compare the trees");
+		goto done;
+	}
+	/* not git_diff_foreach: it would load blobs to classify them */
+	for (size_t i = 0; i < git_diff_num_deltas(diff); i++)
+		if ((err = add_delta(&c, git_diff_get_delta(diff, i))) < 0)
+			goto done;
+	*out = c.v;
+	*count = c.n;
+	c.v = NULL;
+	c.n = 0;
+done:
+	sdf_tree_changes_free(c.v, c.n);
+	git_diff_free(diff);
+	git_tree_free(a);
+	git_tree_free(b);
+	return err;
+}
+
+void sdf_tree_changes_free(sdf_tree_change *list, size_t count)
+{
+	for (size_t i = 0; list && i < count; i++)
+		sdf_free(list[i].path);
+	sdf_free(list);
+}
+
+int sdf_store_object_size(uint64_t *out, sdf_store *st, const char *oid_hex)
+{
+	git_odb *odb = NULL;
+	git_oid id;
+	git_object_t type;
+	size_t len = 0;
+	int err;
+
+	*out = 0;
+	if (git_oid_fromstr(&id, oid_hex) < 0)
+		return sdf_error_set(SDF_EINVAL, "'%s' is not an object id",
+				     oid_hex);
+	if ((err = git_repository_odb(&odb, st->repo)) < 0)
+		return sdf_git_error(err, "cannot open the object database");
+	err = git_odb_read_header(&len, &type, odb, &id);
+	git_odb_free(odb);
+	if (err < 0)
+		return sdf_git_error(err, "cannot read object %s", oid_hex);
+	*out = len;
+	return 0;
+}
+
+int sdf_store_attr(int *out, sdf_store *st, const char *path,
+		   const char *name)
+{
+	const char *value = NULL;
+	int err;
+
+	*out = 0;
+	if ((err = git_attr_get(&value, st->repo, GIT_ATTR_CHECK_FILE_THEN_INDEX,
+				path, name)) < 0)
+		return sdf_git_error(err, "cannot read attributes of '%s'",
+				     path);
+	switch (git_attr_value(value)) {
+	case GIT_ATTR_VALUE_TRUE:
+		*out = 1;
+		break;
+	case GIT_ATTR_VALUE_FALSE:
+		*out = -1;
+		break;
+	case GIT_ATTR_VALUE_STRING:
+		*out = 2;
+		break;
+	default:
+		*out = 0;
+	}
+	return 0;
+}
+
+static int blob_of(git_blob **out, sdf_store *st, const char *hex)
+{
+	git_oid id;
+	int err;
+
+	*out = NULL;
+	if (!hex[0])
+		return 0;
+	if (git_oid_fromstr(&id, hex) < 0)
+		return sdf_error_set(SDF_EINVAL, "'%s' is not an object id", hex);
+	if ((err = git_blob_lookup(out, st->repo, &id)) < 0)
+		return sdf_git_error(err, "cannot read blob %s", hex);
+	return 0;
+}
+
+int sdf_store_patch(char **out, size_t *len, int *truncated, sdf_store *st,
+		    const sdf_tree_change *c, size_t max_bytes)
+{
+	git_blob *a = NULL, *b = NULL;
+	git_patch *patch = NULL;
+	git_buf buf = GIT_BUF_INIT;
+	git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+	int err;
+
+	*out = NULL;
+	*len = 0;
+	*truncated = 0;
+	if ((err = blob_of(&a, st, c->old_oid)) < 0 ||
+	    (err = blob_of(&b, st, c->new_oid)) < 0)
+		goto done;
+	opts.context_lines = 3;
+	opts.flags = GIT_DIFF_FORCE_TEXT;
+	if ((err = git_patch_from_blobs(&patch, a, c->path, b, c->path,
+					&opts)) < 0 ||
+	    (err = git_patch_to_buf(&buf, patch)) < 0) {
+		err = sdf_git_error(err, "cannot render the patch of '%s'",
+				    c->path);
+		goto done;
+	}
+	if (buf.size > max_bytes) {
+		*truncated = 1;
+		goto done;
+	}
+	if (!(*out = sdf_malloc(buf.size + 1))) {
+		err = SDF_EBUDGET;
+		goto done;
+	}
+	memcpy(*out, buf.ptr, buf.size);
+	(*out)[buf.size] = '\0';
+	*len = buf.size;
+done:
+	git_buf_dispose(&buf);
+	git_patch_free(patch);
+	git_blob_free(a);
+	git_blob_free(b);
+	return err;
+}
