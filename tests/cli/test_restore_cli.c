@@ -30,6 +30,11 @@ static void setup(void)
 
 static void teardown(void)
 {
+	tu_result r;
+
+	/* the full-disk test mounts a tmpfs there */
+	tu_sh(&r, "umount '%s/mnt' 2>/dev/null; true", scratch);
+	tu_result_dispose(&r);
 	tu_rm_rf(wt);
 	tu_rm_rf(scratch);
 	tu_rm_rf(outside);
@@ -530,4 +535,49 @@ Test(restore_cli, restoring_64_mib_stays_under_16_mib)
 	free(tree);
 	free(big);
 	free(ref);
+}
+
+Test(restore_cli, full_disk_fails_cleanly)
+{
+	char *mnt = tu_path(scratch, "mnt"), *tree, *ls;
+	tu_result r;
+
+	cr_assert_eq(mkdir(mnt, 0755), 0);
+	tu_sh(&r, "mount -t tmpfs -o size=4m tmpfs '%s'", mnt);
+	if (r.status != 0) {
+		tu_result_dispose(&r);
+		free(mnt);
+		cr_skip("cannot mount a tmpfs here");
+	}
+	tu_result_dispose(&r);
+	/* the worktree is the small disk; the store is elsewhere */
+	tu_write_str(mnt, "a.txt", "a\n");
+	sh("head -c 3000000 /dev/urandom > '%s/big.bin'", mnt);
+	tree = cli_track(mnt, store, NULL);
+	sh("rm '%s/big.bin' && head -c 2000000 /dev/urandom > '%s/filler' && "
+	   "echo changed > '%s/a.txt'",
+	   mnt, mnt, mnt);
+	tu_sh(&r, "'%s' restore %s --worktree '%s' --store '%s'", SDF_CLI,
+	      tree, mnt, store);
+	cr_assert_eq(r.status, 1, "%s", r.err);
+	cr_assert(strstr(r.err, "snapdiff: error: 'big.bin'"), "%s", r.err);
+	cr_assert(strstr(r.err, "No space left"), "%s", r.err);
+	tu_result_dispose(&r);
+	ls = listing(mnt);
+	cr_assert_null(strstr(ls, ".snapdiff-"), "temporary file left: %s",
+		       ls);
+	cr_assert_null(strstr(ls, "big.bin"), "%s", ls);
+	free(ls);
+	/* the rest of the worktree is as it was; with room, it works */
+	sh("test $(stat -c %%s '%s/filler') = 2000000 && rm '%s/filler'", mnt,
+	   mnt);
+	tu_sh(&r, "'%s' restore %s --worktree '%s' --store '%s'", SDF_CLI,
+	      tree, mnt, store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tu_result_dispose(&r);
+	char *a = tu_read(mnt, "a.txt", NULL);
+	cr_assert_str_eq(a, "a\n");
+	free(a);
+	free(tree);
+	free(mnt);
 }
