@@ -152,19 +152,19 @@ static int same_content(const sdf_file_summary *f)
 	return 0;
 }
 
-/* What git does when no width is given: $COLUMNS as atoi() reads it if
- * positive, else the terminal's width, else 80. */
+/* What git does when no width is given: $COLUMNS as atoi() reads it (an
+ * int from strtol, so "100x" is 100 and 2^32 + 80 is 80) if positive, else
+ * the terminal's width, else 80. */
 static int64_t default_width(FILE *out)
 {
 	const char *s = getenv("COLUMNS");
 	int fd;
 
 	if (s) {
-		char *end;
-		long long v = strtoll(s, &end, 10);
+		int v = (int)(uint32_t)(unsigned long)strtol(s, NULL, 10);
 
 		if (v > 0)
-			return v > INT_MAX ? INT_MAX : v;
+			return v;
 	}
 	fd = fileno(out);
 	if (fd >= 0 && isatty(fd)) {
@@ -234,13 +234,11 @@ int sdf_api_write_stat(FILE *out, const sdf_file_summary *files, size_t n,
 			max_len = len;
 		if (f->binary) {
 			/* "Bin OLD -> NEW bytes" */
-			int64_t w = 4;
+			int64_t w = 16; /* same content: sized as "0 -> 0" */
 
 			if (!same_content(f))
 				w = 14 + decimal_width(f->old_size) +
 				    decimal_width(f->new_size);
-			else
-				w = 16; /* as git sizes "Bin 0 -> 0 bytes" */
 			if (w > bin_width)
 				bin_width = w;
 			any_binary = 1;

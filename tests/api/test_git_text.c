@@ -306,6 +306,68 @@ Test(git_text, random_shapes)
 	}
 }
 
+/* Git's quoting of every byte a file name can hold, in all three formats. */
+Test(git_text, every_byte_in_a_name)
+{
+	char name[8];
+
+	for (int c = 1; c < 256; c++) {
+		if (c == '/')
+			continue;
+		snprintf(name, sizeof(name), "n%c", c);
+		tu_write_str(repo, name, "a\n");
+	}
+	at_commit(repo, "one");
+	for (int c = 1; c < 256; c++) {
+		if (c == '/')
+			continue;
+		snprintf(name, sizeof(name), "n%c", c);
+		tu_write_str(repo, name, c % 2 ? "b\n" : "a\nb\n");
+	}
+	at_commit(repo, "two");
+	expect_all(repo, "HEAD~", "HEAD");
+}
+
+Test(git_text, columns_as_git_reads_it)
+{
+	static const char *vals[] = {"abc", "0",	  "-5",		" 100",
+				     "100x", "+50", "4294967376", "", "23"};
+	at_diff d;
+
+	free(at_sh(NULL, repo, "mkdir -p a/b/c && seq 1 50 > "
+			       "a/b/c/a-rather-long-file-name-for-the-test"));
+	at_commit(repo, "one");
+	free(at_sh(NULL, repo, "seq 1 1000 > a/b/c/a-rather-long-file-name-"
+			       "for-the-test && echo x > short"));
+	at_commit(repo, "two");
+	at_load(&d, repo, "HEAD~", "HEAD");
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		char env[64];
+
+		snprintf(env, sizeof(env), "COLUMNS='%s'", vals[i]);
+		setenv("COLUMNS", vals[i], 1);
+		expect_git(repo, env, "--stat", "HEAD~", "HEAD", w_stat, &d,
+			   NULL);
+		unsetenv("COLUMNS");
+	}
+	at_dispose(&d);
+}
+
+Test(git_text, empty_diff_prints_nothing)
+{
+	at_diff d;
+
+	free(at_sh(NULL, repo, "echo a > a"));
+	at_commit(repo, "one");
+	at_load(&d, repo, "HEAD", "HEAD");
+	cr_assert_eq(d.n, 0);
+	expect_git(repo, "", "--numstat", "HEAD", "HEAD", w_numstat, &d, NULL);
+	expect_git(repo, "", "--name-status", "HEAD", "HEAD", w_name_status,
+		   &d, NULL);
+	expect_git(repo, "", "--stat", "HEAD", "HEAD", w_stat, &d, NULL);
+	at_dispose(&d);
+}
+
 Test(git_text, bad_input_writes_nothing)
 {
 	sdf_file_summary f[2] = {{.path = "a", .status = SDF_FILE_ADDED},

@@ -493,3 +493,62 @@ Test(json, allocation_failures)
 	oom_loop(enc_opencode, &f);
 	oom_loop(enc_totals, &t);
 }
+
+/* Random bytes everywhere a caller can put them: every encoder returns
+ * either NULL with an error or JSON that parses back. */
+Test(json, random_summaries)
+{
+	uint64_t s = 88172645463325252ULL;
+	char path[64], old_path[64], patch[256], reason[16];
+
+	for (int iter = 0; iter < 20000; iter++) {
+		sdf_file_summary f;
+		unsigned char *raw = (unsigned char *)&f;
+		json_t *j, *back;
+		char *text;
+
+		for (size_t i = 0; i < sizeof(f); i++) {
+			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+			raw[i] = (unsigned char)s;
+		}
+		/* pointers must point somewhere: random strings or NULL */
+		for (size_t i = 0; i < sizeof(path) - 1; i++) {
+			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+			path[i] = (char)(s % 7 ? 'a' + s % 26 : (s >> 8) & 0xff);
+			old_path[i] = (char)(s >> 16);
+			reason[i % sizeof(reason)] = (char)(s >> 24);
+		}
+		path[s % sizeof(path)] = '\0';
+		old_path[(s >> 8) % sizeof(old_path)] = '\0';
+		reason[sizeof(reason) - 1] = '\0';
+		for (size_t i = 0; i < sizeof(patch); i++) {
+			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+			patch[i] = (char)(s % 5 ? ' ' + s % 90 : s >> 8);
+		}
+		f.path = s % 11 ? path : NULL;
+		f.old_path = (s >> 4) % 3 ? old_path : NULL;
+		f.generated_reason = (s >> 6) % 3 ? reason : NULL;
+		f.patch = (s >> 8) % 3 ? patch : NULL;
+		f.patch_len = (s >> 10) % 4 ? (s >> 12) % sizeof(patch) : 0;
+		if (f.patch && !f.patch_len)
+			patch[sizeof(patch) - 1] = '\0';
+		f.status = (sdf_file_status)((s >> 20) % 7);
+
+		json_t *(*enc[])(const sdf_file_summary *) = {
+			sdf_api_file_json, sdf_api_file_opencode_json};
+		for (size_t e = 0; e < 2; e++) {
+			if (!(j = enc[e](&f))) {
+				cr_expect_lt(sdf_error_last_code(), 0);
+				continue;
+			}
+			text = json_dumps(j, SDF_API_JSON_FLAGS);
+			cr_assert_not_null(text);
+			back = json_loads(text, JSON_ALLOW_NUL, NULL);
+			cr_expect_not_null(back, "does not parse: %s", text);
+			cr_expect(json_equal(j, back));
+			json_decref(back);
+			sdf_free(text);
+			json_decref(j);
+		}
+	}
+}
