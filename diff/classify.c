@@ -12,10 +12,14 @@ typedef struct {
 	size_t len;
 } span;
 
+/* Names with their lengths, so that matching a name is one memcmp. */
 struct name_rule {
 	const char *name;
+	size_t len;
 	const char *reason;
 };
+
+#define N(lit) lit, sizeof(lit) - 1
 
 /* ASCII only: classification must not depend on the locale. */
 static int lower(int c)
@@ -34,11 +38,14 @@ static int is_space(int c)
 	return c == ' ' || c == '\t';
 }
 
+static int span_eq(span s, const char *lit, size_t n)
+{
+	return s.len == n && memcmp(s.p, lit, n) == 0;
+}
+
 static int span_is(span s, const char *lit)
 {
-	size_t n = strlen(lit);
-
-	return s.len == n && memcmp(s.p, lit, n) == 0;
+	return span_eq(s, lit, strlen(lit));
 }
 
 static int starts(span s, const char *lit)
@@ -80,15 +87,21 @@ static int ends_ci(span s, const char *lit)
 	return starts_ci(tail, lit);
 }
 
-/* Offset of the first lit in s, or s.len. */
+/* Offset of the first lit in s (ci: ignoring ASCII case), or s.len. */
 static size_t find(span s, const char *lit, int ci)
 {
 	size_t n = strlen(lit);
+	int first = lower((unsigned char)lit[0]);
 
-	for (size_t i = 0; n <= s.len && i <= s.len - n; i++) {
-		span at = {s.p + i, s.len - i};
+	if (n == 0 || n > s.len)
+		return n == 0 ? 0 : s.len;
+	for (size_t i = 0; i <= s.len - n; i++) {
+		int c = (unsigned char)s.p[i];
+		span at = {s.p + i, n};
 
-		if (ci ? starts_ci(at, lit) : starts(at, lit))
+		if (ci ? lower(c) != first : c != (unsigned char)lit[0])
+			continue;
+		if (ci ? starts_ci(at, lit) : memcmp(at.p, lit, n) == 0)
 			return i;
 	}
 	return s.len;
@@ -104,7 +117,7 @@ static span drop(span s, size_t n)
 static const char *lookup(const struct name_rule *t, size_t n, span name)
 {
 	for (size_t i = 0; i < n; i++)
-		if (span_is(name, t[i].name))
+		if (span_eq(name, t[i].name, t[i].len))
 			return t[i].reason;
 	return NULL;
 }
@@ -114,19 +127,19 @@ static const char *lookup(const struct name_rule *t, size_t n, span name)
 /* ---- 2. vendored trees ---- */
 
 static const struct name_rule vendored_dirs[] = {
-	{"node_modules", "vendored:node_modules"},
-	{"vendor", "vendored:vendor"},
-	{"third_party", "vendored:third_party"},
-	{"third-party", "vendored:third_party"},
-	{"thirdparty", "vendored:third_party"},
-	{"3rdparty", "vendored:third_party"},
-	{"3rd_party", "vendored:third_party"},
-	{"3rd-party", "vendored:third_party"},
-	{"bower_components", "vendored:bower_components"},
-	{"Pods", "vendored:Pods"},
-	{".venv", "vendored:virtualenv"},
-	{"venv", "vendored:virtualenv"},
-	{"site-packages", "vendored:virtualenv"},
+	{N("node_modules"), "vendored:node_modules"},
+	{N("vendor"), "vendored:vendor"},
+	{N("third_party"), "vendored:third_party"},
+	{N("third-party"), "vendored:third_party"},
+	{N("thirdparty"), "vendored:third_party"},
+	{N("3rdparty"), "vendored:third_party"},
+	{N("3rd_party"), "vendored:third_party"},
+	{N("3rd-party"), "vendored:third_party"},
+	{N("bower_components"), "vendored:bower_components"},
+	{N("Pods"), "vendored:Pods"},
+	{N(".venv"), "vendored:virtualenv"},
+	{N("venv"), "vendored:virtualenv"},
+	{N("site-packages"), "vendored:virtualenv"},
 };
 
 /* A directory named child directly below one named parent. */
@@ -144,144 +157,149 @@ static const struct {
 };
 
 static const struct name_rule vendored_files[] = {
-	{"gradlew", "vendored:gradle-wrapper"},
-	{"gradlew.bat", "vendored:gradle-wrapper"},
-	{"mvnw", "vendored:maven-wrapper"},
-	{"mvnw.cmd", "vendored:maven-wrapper"},
+	{N("gradlew"), "vendored:gradle-wrapper"},
+	{N("gradlew.bat"), "vendored:gradle-wrapper"},
+	{N("mvnw"), "vendored:maven-wrapper"},
+	{N("mvnw.cmd"), "vendored:maven-wrapper"},
 };
 
 /* ---- 3. tool outputs named by path ---- */
 
 static const struct name_rule generated_dirs[] = {
-	{"CMakeFiles", "path:CMakeFiles"},
-	{"generated", "path:generated-name"},
-	{"__generated__", "path:generated-name"},
-	{"xcuserdata", "path:xcode"},
-	{".idea", "path:idea"},
-	{"__pycache__", "path:python-cache"},
-	{".next", "path:build-cache"},
-	{".nuxt", "path:build-cache"},
-	{".svelte-kit", "path:build-cache"},
-	{".angular", "path:build-cache"},
-	{".turbo", "path:build-cache"},
-	{".parcel-cache", "path:build-cache"},
-	{".docusaurus", "path:build-cache"},
-	{".gradle", "path:build-cache"},
-	{"htmlcov", "path:coverage"},
-	{".nyc_output", "path:coverage"},
+	{N("CMakeFiles"), "path:CMakeFiles"},
+	{N("generated"), "path:generated-name"},
+	{N("__generated__"), "path:generated-name"},
+	{N("xcuserdata"), "path:xcode"},
+	{N(".idea"), "path:idea"},
+	{N("__pycache__"), "path:python-cache"},
+	{N(".next"), "path:build-cache"},
+	{N(".nuxt"), "path:build-cache"},
+	{N(".svelte-kit"), "path:build-cache"},
+	{N(".angular"), "path:build-cache"},
+	{N(".turbo"), "path:build-cache"},
+	{N(".parcel-cache"), "path:build-cache"},
+	{N(".docusaurus"), "path:build-cache"},
+	{N(".gradle"), "path:build-cache"},
+	{N("htmlcov"), "path:coverage"},
+	{N(".nyc_output"), "path:coverage"},
 };
 
 static const struct name_rule generated_files[] = {
-	{"CMakeCache.txt", "path:CMakeCache.txt"},
-	{"cmake_install.cmake", "path:cmake-output"},
-	{"CTestTestfile.cmake", "path:cmake-output"},
-	{"compile_commands.json", "path:compile_commands.json"},
-	{".ninja_log", "path:ninja"},
-	{".ninja_deps", "path:ninja"},
-	{"config.status", "path:autotools"},
-	{"config.log", "path:autotools"},
-	{".pnp.js", "path:yarn-pnp"},
-	{".pnp.cjs", "path:yarn-pnp"},
-	{".pnp.loader.mjs", "path:yarn-pnp"},
+	{N("CMakeCache.txt"), "path:CMakeCache.txt"},
+	{N("cmake_install.cmake"), "path:cmake-output"},
+	{N("CTestTestfile.cmake"), "path:cmake-output"},
+	{N("compile_commands.json"), "path:compile_commands.json"},
+	{N(".ninja_log"), "path:ninja"},
+	{N(".ninja_deps"), "path:ninja"},
+	{N("config.status"), "path:autotools"},
+	{N("config.log"), "path:autotools"},
+	{N(".pnp.js"), "path:yarn-pnp"},
+	{N(".pnp.cjs"), "path:yarn-pnp"},
+	{N(".pnp.loader.mjs"), "path:yarn-pnp"},
 	/* Lock files, by ecosystem. */
-	{"package-lock.json", "path:lockfile"},
-	{"npm-shrinkwrap.json", "path:lockfile"},
-	{"yarn.lock", "path:lockfile"},
-	{"pnpm-lock.yaml", "path:lockfile"},
-	{"bun.lock", "path:lockfile"},
-	{"bun.lockb", "path:lockfile"},
-	{"deno.lock", "path:lockfile"},
-	{"Cargo.lock", "path:lockfile"},
-	{"Gemfile.lock", "path:lockfile"},
-	{"composer.lock", "path:lockfile"},
-	{"poetry.lock", "path:lockfile"},
-	{"Pipfile.lock", "path:lockfile"},
-	{"pdm.lock", "path:lockfile"},
-	{"uv.lock", "path:lockfile"},
-	{"pixi.lock", "path:lockfile"},
-	{"go.sum", "path:lockfile"},
-	{"go.work.sum", "path:lockfile"},
-	{"Gopkg.lock", "path:lockfile"},
-	{"glide.lock", "path:lockfile"},
-	{"flake.lock", "path:lockfile"},
-	{"Package.resolved", "path:lockfile"},
-	{"Podfile.lock", "path:lockfile"},
-	{"Cartfile.resolved", "path:lockfile"},
-	{"pubspec.lock", "path:lockfile"},
-	{"mix.lock", "path:lockfile"},
-	{"packages.lock.json", "path:lockfile"},
-	{"paket.lock", "path:lockfile"},
-	{"gradle.lockfile", "path:lockfile"},
-	{"MODULE.bazel.lock", "path:lockfile"},
-	{"conan.lock", "path:lockfile"},
-	{"shard.lock", "path:lockfile"},
-	{"Manifest.toml", "path:lockfile"},
-	{"renv.lock", "path:lockfile"},
+	{N("package-lock.json"), "path:lockfile"},
+	{N("npm-shrinkwrap.json"), "path:lockfile"},
+	{N("yarn.lock"), "path:lockfile"},
+	{N("pnpm-lock.yaml"), "path:lockfile"},
+	{N("bun.lock"), "path:lockfile"},
+	{N("bun.lockb"), "path:lockfile"},
+	{N("deno.lock"), "path:lockfile"},
+	{N("Cargo.lock"), "path:lockfile"},
+	{N("Gemfile.lock"), "path:lockfile"},
+	{N("composer.lock"), "path:lockfile"},
+	{N("poetry.lock"), "path:lockfile"},
+	{N("Pipfile.lock"), "path:lockfile"},
+	{N("pdm.lock"), "path:lockfile"},
+	{N("uv.lock"), "path:lockfile"},
+	{N("pixi.lock"), "path:lockfile"},
+	{N("go.sum"), "path:lockfile"},
+	{N("go.work.sum"), "path:lockfile"},
+	{N("Gopkg.lock"), "path:lockfile"},
+	{N("glide.lock"), "path:lockfile"},
+	{N("flake.lock"), "path:lockfile"},
+	{N("Package.resolved"), "path:lockfile"},
+	{N("Podfile.lock"), "path:lockfile"},
+	{N("Cartfile.resolved"), "path:lockfile"},
+	{N("pubspec.lock"), "path:lockfile"},
+	{N("mix.lock"), "path:lockfile"},
+	{N("packages.lock.json"), "path:lockfile"},
+	{N("paket.lock"), "path:lockfile"},
+	{N("gradle.lockfile"), "path:lockfile"},
+	{N("MODULE.bazel.lock"), "path:lockfile"},
+	{N("conan.lock"), "path:lockfile"},
+	{N("shard.lock"), "path:lockfile"},
+	{N("Manifest.toml"), "path:lockfile"},
+	{N("renv.lock"), "path:lockfile"},
 };
 
 static const struct {
-	const char *suffix, *reason;
+	const char *suffix;
+	size_t len;
+	const char *reason;
 	int ci;
 } generated_suffixes[] = {
-	{".min.js", "path:minified", 0},
-	{".min.mjs", "path:minified", 0},
-	{".min.cjs", "path:minified", 0},
-	{".min.css", "path:minified", 0},
-	{".js.map", "path:sourcemap", 0},
-	{".mjs.map", "path:sourcemap", 0},
-	{".cjs.map", "path:sourcemap", 0},
-	{".css.map", "path:sourcemap", 0},
-	{".ts.map", "path:sourcemap", 0},
-	{".pb.go", "path:protobuf", 0},
-	{".pb.gw.go", "path:protobuf", 0},
-	{".pb.validate.go", "path:protobuf", 0},
-	{".pb.cc", "path:protobuf", 0},
-	{".pb.h", "path:protobuf", 0},
-	{".pb.c", "path:protobuf", 0},
-	{".pb-c.c", "path:protobuf", 0},
-	{".pb-c.h", "path:protobuf", 0},
-	{"_pb2.py", "path:protobuf", 0},
-	{"_pb2.pyi", "path:protobuf", 0},
-	{"_pb2_grpc.py", "path:protobuf", 0},
-	{"_pb.js", "path:protobuf", 0},
-	{"_pb.d.ts", "path:protobuf", 0},
-	{"_pb.ts", "path:protobuf", 0},
-	{"_pb.rb", "path:protobuf", 0},
-	{".pb.swift", "path:protobuf", 0},
-	{".grpc.swift", "path:protobuf", 0},
-	{".pb.dart", "path:protobuf", 0},
-	{".pbenum.dart", "path:protobuf", 0},
-	{".pbjson.dart", "path:protobuf", 0},
-	{".pbgrpc.dart", "path:protobuf", 0},
-	{".pbserver.dart", "path:protobuf", 0},
-	{".pb.ex", "path:protobuf", 0},
-	{".designer.cs", "path:dotnet", 1},
-	{".designer.vb", "path:dotnet", 1},
-	{".feature.cs", "path:dotnet", 0},
-	{".g.cs", "path:dotnet", 0},
-	{".g.i.cs", "path:dotnet", 0},
-	{".xcworkspacedata", "path:xcode", 0},
-	{".xcuserstate", "path:xcode", 0},
+	{N(".min.js"), "path:minified", 0},
+	{N(".min.mjs"), "path:minified", 0},
+	{N(".min.cjs"), "path:minified", 0},
+	{N(".min.css"), "path:minified", 0},
+	{N(".js.map"), "path:sourcemap", 0},
+	{N(".mjs.map"), "path:sourcemap", 0},
+	{N(".cjs.map"), "path:sourcemap", 0},
+	{N(".css.map"), "path:sourcemap", 0},
+	{N(".ts.map"), "path:sourcemap", 0},
+	{N(".pb.go"), "path:protobuf", 0},
+	{N(".pb.gw.go"), "path:protobuf", 0},
+	{N(".pb.validate.go"), "path:protobuf", 0},
+	{N(".pb.cc"), "path:protobuf", 0},
+	{N(".pb.h"), "path:protobuf", 0},
+	{N(".pb.c"), "path:protobuf", 0},
+	{N(".pb-c.c"), "path:protobuf", 0},
+	{N(".pb-c.h"), "path:protobuf", 0},
+	{N("_pb2.py"), "path:protobuf", 0},
+	{N("_pb2.pyi"), "path:protobuf", 0},
+	{N("_pb2_grpc.py"), "path:protobuf", 0},
+	{N("_pb.js"), "path:protobuf", 0},
+	{N("_pb.d.ts"), "path:protobuf", 0},
+	{N("_pb.ts"), "path:protobuf", 0},
+	{N("_pb.rb"), "path:protobuf", 0},
+	{N(".pb.swift"), "path:protobuf", 0},
+	{N(".grpc.swift"), "path:protobuf", 0},
+	{N(".pb.dart"), "path:protobuf", 0},
+	{N(".pbenum.dart"), "path:protobuf", 0},
+	{N(".pbjson.dart"), "path:protobuf", 0},
+	{N(".pbgrpc.dart"), "path:protobuf", 0},
+	{N(".pbserver.dart"), "path:protobuf", 0},
+	{N(".pb.ex"), "path:protobuf", 0},
+	{N(".designer.cs"), "path:dotnet", 1},
+	{N(".designer.vb"), "path:dotnet", 1},
+	{N(".feature.cs"), "path:dotnet", 0},
+	{N(".g.cs"), "path:dotnet", 0},
+	{N(".g.i.cs"), "path:dotnet", 0},
+	{N(".xcworkspacedata"), "path:xcode", 0},
+	{N(".xcuserstate"), "path:xcode", 0},
 };
 
 /* ---- 4. build and dist output directories ---- */
 
 static const struct name_rule output_dirs[] = {
-	{"build", "path:build"}, {"dist", "path:dist"},	    {"out", "path:out"},
-	{"target", "path:target"}, {"_build", "path:_build"},
+	{N("build"), "path:build"},   {N("dist"), "path:dist"},
+	{N("out"), "path:out"},	      {N("target"), "path:target"},
+	{N("_build"), "path:_build"},
 };
 
 /* Below these an output directory name is a package, not an output. */
-static const char *const source_roots[] = {
-	"src",	    "source",  "sources", "lib",      "pkg",
-	"internal", "cmd",     "include", "test",     "tests",
-	"testdata", "spec",    "__tests__", "fixtures",
+static const struct name_rule source_roots[] = {
+	{N("src"), NULL},      {N("source"), NULL},    {N("sources"), NULL},
+	{N("lib"), NULL},      {N("pkg"), NULL},       {N("internal"), NULL},
+	{N("cmd"), NULL},      {N("include"), NULL},   {N("test"), NULL},
+	{N("tests"), NULL},    {N("testdata"), NULL},  {N("spec"), NULL},
+	{N("__tests__"), NULL}, {N("fixtures"), NULL},
 };
 
 static int is_source_root(span dir)
 {
 	for (size_t i = 0; i < COUNT(source_roots); i++)
-		if (span_is(dir, source_roots[i]))
+		if (span_eq(dir, source_roots[i].name, source_roots[i].len))
 			return 1;
 	return 0;
 }
@@ -307,11 +325,16 @@ static const char *generated_file(span base)
 		return r;
 	for (size_t i = 0; i < COUNT(generated_suffixes); i++) {
 		const char *sfx = generated_suffixes[i].suffix;
+		size_t n = generated_suffixes[i].len;
+		span tail;
 
 		/* The suffix must leave a name: ".min.js" alone is not. */
-		if (base.len > strlen(sfx) &&
-		    (generated_suffixes[i].ci ? ends_ci(base, sfx)
-					      : ends(base, sfx)))
+		if (base.len <= n)
+			continue;
+		tail.p = base.p + base.len - n;
+		tail.len = n;
+		if (generated_suffixes[i].ci ? starts_ci(tail, sfx)
+					     : memcmp(tail.p, sfx, n) == 0)
 			return generated_suffixes[i].reason;
 	}
 	if (starts(base, "zz_generated") && ends(base, ".go"))
