@@ -76,6 +76,9 @@ typedef struct {
  * - A mode-only change (100644 -> 100755) is a modification with
  *   additions = deletions = 0: "0\t0\tpath", " path | 0".
  * - An added empty file is "0\t0", " path | 0" and "A".
+ * - A submodule (gitlink, mode 160000) is one line per present side, the
+ *   "Subproject commit <id>" git diffs: 1/1 when it moved, 1/0 added, 0/1
+ *   deleted; never binary.
  * - Binary (either side binary): additions = deletions = 0, binary = 1;
  *   numstat prints "-\t-", stat prints "Bin OLD_SIZE -> NEW_SIZE bytes"
  *   from old_size/new_size, or a bare "Bin" when both sides have the same

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "api_util.h"
+#include "sdf_alloc.h"
 #include "sdf_api.h"
 #include "sdf_error.h"
 #include "testutil.h"
@@ -167,6 +168,24 @@ Test(git_text, type_change_is_one_entry)
 	cr_expect_eq(d.files[0].new_mode, 0100644);
 	cr_expect_eq(d.files[1].new_mode, 0120000);
 	at_dispose(&d);
+	expect_all(repo, "HEAD~", "HEAD");
+}
+
+Test(git_text, submodules)
+{
+	free(at_sh(NULL, repo,
+		   "echo a > a && git update-index --add --cacheinfo "
+		   "160000,1111111111111111111111111111111111111111,sub && "
+		   "git update-index --add --cacheinfo "
+		   "160000,3333333333333333333333333333333333333333,gone && "
+		   "git add a && git commit -q -m one"));
+	free(at_sh(NULL, repo,
+		   "git update-index --cacheinfo "
+		   "160000,2222222222222222222222222222222222222222,sub && "
+		   "git update-index --force-remove gone && "
+		   "git update-index --add --cacheinfo "
+		   "160000,4444444444444444444444444444444444444444,new && "
+		   "git commit -q -m two"));
 	expect_all(repo, "HEAD~", "HEAD");
 }
 
@@ -387,6 +406,11 @@ Test(git_text, bad_input_writes_nothing)
 	cr_expect_eq(sdf_api_write_numstat(out, NULL, 2), SDF_EINVAL);
 	cr_expect_eq(sdf_api_write_numstat(NULL, f, 1), SDF_EINVAL);
 	cr_expect_eq(sdf_api_write_stat(out, NULL, 0, NULL), 0);
+	/* out of budget for the name buffer: an error, no output */
+	f[1].status = SDF_FILE_DELETED;
+	sdf_alloc_fail_at(1);
+	cr_expect_eq(sdf_api_write_stat(out, f, 2, NULL), SDF_EBUDGET);
+	sdf_alloc_fail_at(0);
 	fclose(out);
 	cr_expect_eq(len, 0, "wrote %s", buf);
 	free(buf);
