@@ -416,3 +416,28 @@ Test(blob_reader, allocation_failures_leak_nothing)
 	free(id);
 	free(data);
 }
+
+/* Lengths around SHA-1's 64-byte blocks and its padding boundary. */
+Test(blob_reader, every_small_length_verifies)
+{
+	char tree[SDF_OID_HEXSZ + 1], name[32], data[200], *got, *id;
+	size_t len;
+
+	for (size_t n = 0; n < sizeof(data); n++)
+		data[n] = (char)('a' + n % 26);
+	for (size_t n = 0; n < 150; n++) {
+		snprintf(name, sizeof(name), "f%03zu", n);
+		tu_write(wt, name, data, n, 0);
+	}
+	track(tree);
+	for (size_t n = 0; n < 150; n++) {
+		snprintf(name, sizeof(name), "f%03zu", n);
+		id = blob_id(tree, name);
+		cr_assert_eq(read_all(&got, &len, id, 7, NULL), 0, "%zu: %s", n,
+			     sdf_error_last());
+		cr_assert_eq(len, n);
+		cr_assert_eq(memcmp(got, data, n), 0);
+		free(got);
+		free(id);
+	}
+}
