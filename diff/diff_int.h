@@ -46,8 +46,20 @@ typedef struct {
 
 int rec_reader_open(rec_reader *r, int fd, uint64_t from, uint64_t to,
 		    int backwards, size_t bufbytes);
+/* rec_reader_next() when the buffer is used up. */
+int rec_reader_refill(rec_reader *r, const sdf_diff_hash **out);
+
 /* *out := the next record, or NULL at the end. 0 or an error. */
-int rec_reader_next(rec_reader *r, const sdf_diff_hash **out);
+static inline int rec_reader_next(rec_reader *r, const sdf_diff_hash **out)
+{
+	if (r->pos == r->len)
+		return rec_reader_refill(r, out);
+	if (r->backwards)
+		*out = &r->buf[r->len - 1 - r->pos++];
+	else
+		*out = &r->buf[r->pos++];
+	return 0;
+}
 void rec_reader_close(rec_reader *r);
 
 static inline int hash_eq(const sdf_diff_hash *a, const sdf_diff_hash *b)

@@ -28,6 +28,8 @@
 #include "sdf_error.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -38,6 +40,8 @@
 #define FINE_BITS 10        /* buckets are made of 1024 fine ones */
 #define NFINE (1u << FINE_BITS)
 #define IO_BYTES (64u << 10)
+/* Below this many lines, a second thread costs more than it saves. */
+#define THREADS_MIN_LINES (1u << 16)
 
 /* Verdicts, as xdiff's per-line "dis" values. */
 enum { NO_MATCH = 0, MATCHED = 1, MULTI = 2 };
@@ -85,6 +89,8 @@ typedef struct {
 	uint64_t discarded[2];
 	uint64_t kept[2];
 	spill keep[2]; /* the kept lines' ids, in order */
+
+	int threads; /* run the sides' stages on two threads */
 
 	/* Only when the caller wants the ranges: */
 	int ranges;
@@ -159,40 +165,85 @@ static int trim_ends(run *r)
 	return rc;
 }
 
-/* Calls fn for every record of side s, in order. */
-typedef int (*rec_fn)(run *r, int s, uint64_t i, const sdf_diff_hash *h);
-
-static int each_record(run *r, int s, uint64_t from, uint64_t to, rec_fn fn)
+/* Adds every line of side s to its filter. */
+static int filter_side(run *r, int s)
 {
 	rec_reader rd;
 	const sdf_diff_hash *h;
-	uint64_t i = from;
 	int rc;
 
-	if (from >= to)
-		return 0;
-	if ((rc = rec_reader_open(&rd, r->fd[s], from, to, 0, IO_BYTES)) < 0)
+	if ((rc = rec_reader_open(&rd, r->fd[s], 0, r->n[s], 0, IO_BYTES)) < 0)
 		return rc;
-	while ((rc = rec_reader_next(&rd, &h)) == 0 && h) {
-		if ((rc = fn(r, s, i++, h)) < 0)
-			break;
-	}
+	while ((rc = rec_reader_next(&rd, &h)) == 0 && h)
+		filter_add(r->filter[s], r->filter_mask, h);
 	rec_reader_close(&rd);
 	return rc;
 }
 
-static int add_to_filter(run *r, int s, uint64_t i, const sdf_diff_hash *h)
+/* Counts side s's candidates per fine bucket. */
+static int count_side(run *r, int s)
 {
-	(void)i;
-	filter_add(r->filter[s], r->filter_mask, h);
-	return 0;
+	rec_reader rd;
+	const sdf_diff_hash *h;
+	int rc;
+
+	if ((rc = rec_reader_open(&rd, r->fd[s], 0, r->n[s], 0, IO_BYTES)) < 0)
+		return rc;
+	while ((rc = rec_reader_next(&rd, &h)) == 0 && h)
+		if (filter_has(r->filter[!s], r->filter_mask, h))
+			r->fine_cnt[s][fine_of(h)]++;
+	rec_reader_close(&rd);
+	return rc;
 }
 
-static int count_candidate(run *r, int s, uint64_t i, const sdf_diff_hash *h)
+typedef int (*side_fn)(run *r, int s);
+
+typedef struct {
+	run *r;
+	side_fn fn;
+	int rc;
+	char msg[SDF_ERROR_MSG_MAX];
+} side_job;
+
+static void *side_job_main(void *arg)
 {
-	(void)i;
-	if (filter_has(r->filter[!s], r->filter_mask, h))
-		r->fine_cnt[s][fine_of(h)]++;
+	side_job *j = arg;
+
+	j->rc = j->fn(j->r, 1);
+	if (j->rc < 0)
+		snprintf(j->msg, sizeof(j->msg), "%s", sdf_error_last());
+	return NULL;
+}
+
+/*
+ * fn for both sides: the new side on a second thread when the run is big
+ * enough for that to pay, the old one here. The first error wins.
+ */
+static int both_sides(run *r, side_fn fn)
+{
+	side_job job;
+	pthread_t th;
+	int rc;
+
+	if (!r->threads) {
+		if ((rc = fn(r, 0)) < 0)
+			return rc;
+		return fn(r, 1);
+	}
+	memset(&job, 0, sizeof(job));
+	job.r = r;
+	job.fn = fn;
+	if (pthread_create(&th, NULL, side_job_main, &job) != 0) {
+		if ((rc = fn(r, 0)) < 0)
+			return rc;
+		return fn(r, 1);
+	}
+	rc = fn(r, 0);
+	pthread_join(th, NULL);
+	if (rc < 0)
+		return rc;
+	if (job.rc < 0)
+		return sdf_error_set(job.rc, "%s", job.msg);
 	return 0;
 }
 
@@ -214,13 +265,9 @@ static int build_filters(run *r)
 		if (!r->filter[s])
 			return SDF_EBUDGET;
 	}
-	for (int s = 0; s < 2; s++)
-		if ((rc = each_record(r, s, 0, r->n[s], add_to_filter)) < 0)
-			return rc;
-	for (int s = 0; s < 2; s++)
-		if ((rc = each_record(r, s, 0, r->n[s], count_candidate)) < 0)
-			return rc;
-	return 0;
+	if ((rc = both_sides(r, filter_side)) < 0)
+		return rc;
+	return both_sides(r, count_side);
 }
 
 /* Groups fine buckets into buckets of at most half the table's slots. */
@@ -777,6 +824,8 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 	r->budget = opts && opts->work_budget ? opts->work_budget
 					      : SDF_DIFF_WORK_BUDGET_DEFAULT;
 	r->dir = opts ? opts->spill_dir : NULL;
+	r->threads = (!opts || opts->threads != 1) &&
+		     r->n[0] + r->n[1] >= THREADS_MIN_LINES;
 	if (r->budget < SDF_DIFF_WORK_BUDGET_MIN) {
 		rc = sdf_error_set(SDF_EINVAL, "work budget under %u bytes",
 				   SDF_DIFF_WORK_BUDGET_MIN);
@@ -809,12 +858,11 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 	}
 	if ((rc = build_filters(r)) < 0 || (rc = plan_buckets(r)) < 0)
 		goto done;
-	for (int s = 0; s < 2 && rc == 0; s++)
-		rc = scatter(r, s);
+	rc = both_sides(r, scatter);
 	if (rc == 0)
 		rc = judge(r);
-	for (int s = 0; s < 2 && rc == 0; s++)
-		rc = discard(r, s);
+	if (rc == 0)
+		rc = both_sides(r, discard);
 	if (rc < 0)
 		goto done;
 	run_shed(r);

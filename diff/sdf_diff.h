@@ -98,9 +98,14 @@ typedef struct {
 	 */
 	sdf_diff_range_cb range_cb;
 	void *payload;
+	/*
+	 * 0: the two sides' stages run on two threads when the files are
+	 * large enough for it to pay; 1: everything on the caller's thread.
+	 */
+	unsigned threads;
 } sdf_diff_lines_options;
 
-#define SDF_DIFF_LINES_OPTIONS_INIT {0, NULL, NULL, NULL}
+#define SDF_DIFF_LINES_OPTIONS_INIT {0, NULL, NULL, NULL, 0}
 
 typedef struct {
 	/* Lines added (new side) and deleted (old side), as git's numstat. */

@@ -216,17 +216,15 @@ static int reader_fill(rec_reader *r)
 	return 0;
 }
 
-int rec_reader_next(rec_reader *r, const sdf_diff_hash **out)
+int rec_reader_refill(rec_reader *r, const sdf_diff_hash **out)
 {
 	int rc;
 
-	if (r->pos == r->len) {
-		if ((rc = reader_fill(r)) < 0)
-			return rc;
-		if (r->len == 0) {
-			*out = NULL;
-			return 0;
-		}
+	if ((rc = reader_fill(r)) < 0)
+		return rc;
+	if (r->len == 0) {
+		*out = NULL;
+		return 0;
 	}
 	if (r->backwards)
 		*out = &r->buf[r->len - 1 - r->pos++];
