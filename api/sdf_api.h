@@ -109,7 +109,8 @@ typedef struct {
  * with patch_len 0 is taken as NUL-terminated.
  *
  * Returns a new reference, or NULL (with sdf_error_last() set: SDF_EINVAL
- * for a NULL or malformed summary, SDF_EBUDGET when out of budget).
+ * for a NULL or malformed summary or a path over 64 KiB, SDF_EBUDGET when
+ * out of budget).
  */
 json_t *sdf_api_file_json(const sdf_file_summary *f);
 /*
