@@ -287,6 +287,12 @@ static const struct name_rule output_dirs[] = {
 	{N("_build"), "path:_build"},
 };
 
+/*
+ * An output directory is one of the first three: build/, app/build/,
+ * packages/ui/dist/. Deeper, it is a package: pip/_internal/operations/build/.
+ */
+#define OUTPUT_DIR_DEPTH 3
+
 /* Below these an output directory name is a package, not an output. */
 static const struct name_rule source_roots[] = {
 	{N("src"), NULL},      {N("source"), NULL},    {N("sources"), NULL},
@@ -352,7 +358,7 @@ static const char *classify_path(const char *path, int vendored_rules)
 {
 	const char *vendored = NULL, *named = NULL, *output = NULL;
 	span prev = {"", 0};
-	int below_source_root = 0;
+	int below_source_root = 0, depth = 0;
 
 	while (*path) {
 		const char *slash = strchr(path, '/');
@@ -380,8 +386,9 @@ static const char *classify_path(const char *path, int vendored_rules)
 		}
 		if (!named)
 			named = generated_dir(c);
-		if (!output && !below_source_root)
+		if (!output && !below_source_root && depth < OUTPUT_DIR_DEPTH)
 			output = lookup(output_dirs, COUNT(output_dirs), c);
+		depth++;
 		if (is_source_root(c))
 			below_source_root = 1;
 		prev = c;

@@ -144,11 +144,12 @@ typedef struct {
  *
  * 4. Build and dist output directories: build/ dist/ out/ target/ _build/
  *    give "path:build", "path:dist", "path:out", "path:target",
- *    "path:_build", at the top level or below directories that are not
- *    source roots. Below src/ source/ sources/ lib/ pkg/ internal/ cmd/
- *    include/ test/ tests/ testdata/ spec/ __tests__/ fixtures/ they do
- *    not count: src/go/build/ and src/main/java/org/x/target/ are
- *    packages, app/build/ and packages/ui/dist/ are outputs. A project
+ *    "path:_build" when they are one of the first three directories of
+ *    the path and no directory above them is a source root (src/ source/
+ *    sources/ lib/ pkg/ internal/ cmd/ include/ test/ tests/ testdata/
+ *    spec/ __tests__/ fixtures/): build/, app/build/ and packages/ui/dist/
+ *    are outputs; src/go/build/, src/main/java/org/x/target/ and
+ *    pip/_internal/operations/build/ are packages. A project
  *    whose top-level build/ holds sources says so by unsetting
  *    linguist-generated for everything below build/ in .gitattributes.
  *
