@@ -138,7 +138,6 @@ static const struct name_rule vendored_dirs[] = {
 	{N("bower_components"), "vendored:bower_components"},
 	{N("Pods"), "vendored:Pods"},
 	{N(".venv"), "vendored:virtualenv"},
-	{N("venv"), "vendored:virtualenv"},
 	{N("site-packages"), "vendored:virtualenv"},
 };
 
@@ -378,6 +377,9 @@ static const char *classify_path(const char *path, int vendored_rules)
 		if (!vendored && vendored_rules) {
 			vendored =
 				lookup(vendored_dirs, COUNT(vendored_dirs), c);
+			/* python -m venv venv; deeper, Lib/venv/ is a module */
+			if (!vendored && depth == 0 && span_is(c, "venv"))
+				vendored = "vendored:virtualenv";
 			for (size_t i = 0;
 			     !vendored && i < COUNT(vendored_pairs); i++)
 				if (span_is(prev, vendored_pairs[i].parent) &&

@@ -104,7 +104,7 @@ typedef struct {
  *    Pods/                         "vendored:Pods"
  *    Carthage/Build/               "vendored:Carthage"
  *    .yarn/{releases,plugins,sdks,cache,unplugged}/  "vendored:yarn"
- *    .venv/ venv/ site-packages/   "vendored:virtualenv"
+ *    .venv/ site-packages/, venv/ at the top  "vendored:virtualenv"
  *    gradle/wrapper/, gradlew, gradlew.bat  "vendored:gradle-wrapper"
  *    .mvn/wrapper/, mvnw, mvnw.cmd          "vendored:maven-wrapper"
  *

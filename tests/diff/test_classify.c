@@ -143,6 +143,8 @@ Test(classify, vendored)
 		{"Carthage/Build/iOS/x", NULL, "vendored:Carthage"},
 		{".yarn/releases/yarn-4.1.0.cjs", NULL, "vendored:yarn"},
 		{".venv/lib/python3.12/site.py", NULL, "vendored:virtualenv"},
+		{"venv/bin/activate", NULL, "vendored:virtualenv"},
+		{"x/site-packages/six.py", NULL, "vendored:virtualenv"},
 		{"gradle/wrapper/gradle-wrapper.properties", NULL,
 		 "vendored:gradle-wrapper"},
 		{"android/gradlew", NULL, "vendored:gradle-wrapper"},
@@ -191,6 +193,7 @@ Test(classify, look_alikes_are_source)
 		{"src/generator.py", NULL, NONE},
 		{"src/is_generated.c", NULL, NONE},
 		{"gradle/libs.versions.toml", NULL, NONE},
+		{"Lib/venv/__init__.py", NULL, NONE},
 		{"", NULL, NONE},
 		{"/", NULL, NONE},
 	};
