@@ -157,7 +157,8 @@ typedef struct {
 	uint64_t written;	/* files and symlinks written */
 	uint64_t written_bytes;
 	uint64_t unchanged;	/* already as in the snapshot: not rewritten */
-	uint64_t removed;	/* revert: files and symlinks deleted */
+	uint64_t removed;	/* files and symlinks deleted (by revert, or
+				   replaced by a directory) */
 	uint64_t errors;	/* paths reported through opts->notice */
 } sdf_restore_result;
 
@@ -190,8 +191,10 @@ int sdf_snapshot_restore(sdf_restore_result *out, sdf_store *st,
  * lacks are deleted). A path the tree lacks is deleted when it is a file or
  * symlink; when it is a directory, only the files under it that the index
  * tracks are deleted (never ignored or unknown ones), then the directories
- * that became empty. Absolute paths and paths with "..", "." or ".git"
- * components are refused (SDF_EUNSAFE) before anything is written.
+ * that became empty. A path the tree lacks that is ignored and untracked is
+ * kept and reported. Paths are made canonical ("./", "." parts and doubled
+ * slashes dropped); absolute ones, and ones with a "..", ".git" or backslash
+ * part, are refused (SDF_EUNSAFE) before anything is written.
  */
 int sdf_snapshot_revert(sdf_restore_result *out, sdf_store *st,
 			const char *tree_spec, const char *const *paths,
