@@ -200,4 +200,129 @@ int sdf_snapshot_revert(sdf_restore_result *out, sdf_store *st,
 			const char *tree_spec, const char *const *paths,
 			size_t npaths, const sdf_restore_options *opts);
 
+/* ---- retention, prune, du ---- */
+
+/*
+ * Retention policy of a store, kept in its git config (stock `git config`
+ * reads and writes it too):
+ *   snapdiff.keepDays    expire snapshots older than N days (0: no limit)
+ *   snapdiff.keepCount   keep only the N newest unpinned snapshots (0: none)
+ *   snapdiff.maxBytes    keep the store under N bytes on disk, expiring the
+ *                        oldest snapshots first (k, m, g suffixes; 0: none)
+ *   snapdiff.pruneGrace  never delete an object or temporary file modified
+ *                        less than this long ago: seconds, or a number with
+ *                        s, m, h or d (default 1h; 0: none)
+ * A snapshot survives only inside every limit that is set. Pinned snapshots
+ * (refs/snapdiff/pinned/<id>) and the newest snapshot are never expired and
+ * do not count against keepCount.
+ */
+typedef struct {
+	uint32_t keep_days;	/* 0 = no limit */
+	uint32_t keep_count;	/* 0 = no limit */
+	uint64_t max_bytes;	/* 0 = no limit */
+	int64_t grace_seconds;	/* >= 0 */
+} sdf_retention;
+#define SDF_PRUNE_GRACE_DEFAULT 3600
+
+/* The store's policy; unset keys read as no limit and the default grace. */
+int sdf_retention_get(sdf_retention *out, sdf_store *st);
+/* Writes every field of policy to the store's config (0 limits unset it). */
+int sdf_retention_set(sdf_store *st, const sdf_retention *policy);
+/* "3600", "90s", "30m", "1h", "7d" -> seconds. 0 on success. */
+int sdf_parse_duration(const char *s, int64_t *out);
+
+/*
+ * Pins (pin != 0) or unpins every snapshot that spec names: a snapshot id,
+ * a label (all snapshots carrying it), or a tree or commit id. A pinned
+ * snapshot has a ref refs/snapdiff/pinned/<id> on its commit, so stock git
+ * keeps it too. *count: how many changed state. SDF_ENOTFOUND when spec
+ * names no snapshot. Takes the store lock.
+ */
+int sdf_snapshot_pin(size_t *count, sdf_store *st, const char *spec, int pin);
+/* 1 when the snapshot with this id is pinned, 0 when not, < 0 on error. */
+int sdf_snapshot_is_pinned(sdf_store *st, const char *id);
+
+/*
+ * What the store holds on disk. bytes is the sum of st_blocks * 512 over
+ * every file and directory under the store (what `du -s -B1 -l STORE`
+ * prints: hard links counted each time); apparent_bytes the sum of the
+ * regular files' st_size.
+ */
+typedef struct {
+	uint64_t bytes;
+	uint64_t apparent_bytes;
+	uint64_t files;		/* regular files */
+	uint64_t objects;	/* loose + packed */
+	uint64_t loose_objects;
+	uint64_t loose_bytes;	/* their st_blocks * 512 */
+	uint64_t packs;
+	uint64_t packed_objects;
+	uint64_t pack_bytes;	/* .pack, .idx and the rest of objects/pack */
+	size_t snapshots;
+	size_t pinned;
+	char oldest[64];	/* id of the oldest snapshot, "" when none */
+	char newest[64];
+	int64_t oldest_time;	/* seconds since the epoch */
+	int64_t newest_time;
+} sdf_store_usage;
+
+/* Measures the store under its shared lock. */
+int sdf_store_du(sdf_store_usage *out, sdf_store *st);
+
+#define SDF_PRUNE_DRY_RUN 1u /* decide and report, change nothing */
+
+/* Called for each snapshot prune expires (before its ref is dropped). */
+typedef void (*sdf_prune_expired_cb)(const sdf_snapshot_info *snap,
+				     const char *reason, void *payload);
+
+typedef struct {
+	const sdf_retention *policy; /* NULL: the store's config */
+	unsigned flags;
+	sdf_prune_expired_cb expired;
+	void *payload;
+} sdf_prune_options;
+#define SDF_PRUNE_OPTIONS_INIT {NULL, 0, NULL, NULL}
+
+typedef struct {
+	sdf_retention policy;	  /* the one applied */
+	size_t snapshots;	  /* before */
+	size_t expired;		  /* refs dropped (dry run: that would be) */
+	size_t pinned;
+	uint64_t objects_deleted; /* loose objects removed */
+	uint64_t bytes_deleted;	  /* their st_blocks * 512 */
+	uint64_t objects_kept;	  /* loose objects reachable (or possibly) */
+	uint64_t objects_young;	  /* unreachable but inside the grace */
+	uint64_t bytes_young;
+	uint64_t temp_deleted;	  /* stale temporary and lock files */
+	uint64_t bytes_before;	  /* sdf_store_usage.bytes */
+	uint64_t bytes_after;	  /* measured; estimated on a dry run */
+	int over_quota;		  /* still over policy.max_bytes */
+	unsigned rounds;	  /* expire-and-sweep rounds made */
+	uint64_t trees_seen;	  /* trees, commits and tags walked (last pass) */
+	uint64_t blobs_seen;	  /* blob references met (last pass) */
+	size_t mem_bytes;	  /* visited set + Bloom filter + stack, peak */
+} sdf_prune_result;
+
+/*
+ * Applies the retention policy and deletes what no ref keeps. Under the
+ * store's exclusive lock: expires snapshots (oldest first; by keepDays and
+ * keepCount, then by maxBytes while the store would stay over it), drops
+ * their refs, then deletes every loose object reachable from no ref (any
+ * ref, HEAD, reflogs) nor from the store's index (its entries' blobs and its
+ * cached trees: the next track trusts them), unless it was modified inside
+ * the grace period; stale temporary and lock files likewise.
+ *
+ * Safe beside other processes: track, restore and revert wait for the lock,
+ * and the grace period covers writers that do not take it. Any error while
+ * finding what is reachable deletes no object.
+ *
+ * Memory: an exact set of the reachable trees, commits and tags (about 48
+ * bytes each) and a Bloom filter of the reachable blobs (10 bits per loose
+ * object, at most 32 MiB); a false positive only keeps an unreachable
+ * object until a later prune (each run hashes with a new seed). Blobs are
+ * never read. The store's index is streamed, not loaded.
+ */
+int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
+		    const sdf_prune_options *opts);
+
 #endif
