@@ -37,6 +37,7 @@ int spill_pwrite(int fd, const void *p, size_t n, uint64_t off);
  */
 typedef struct {
 	int fd;
+	uint64_t base;      /* byte offset of record 0 in the file */
 	uint64_t next, end; /* forwards: next record to load; backwards too */
 	uint64_t from;
 	int backwards;
@@ -44,8 +45,8 @@ typedef struct {
 	size_t cap, len, pos;
 } rec_reader;
 
-int rec_reader_open(rec_reader *r, int fd, uint64_t from, uint64_t to,
-		    int backwards, size_t bufbytes);
+int rec_reader_open(rec_reader *r, int fd, uint64_t base, uint64_t from,
+		    uint64_t to, int backwards, size_t bufbytes);
 /* rec_reader_next() when the buffer is used up. */
 int rec_reader_refill(rec_reader *r, const sdf_diff_hash **out);
 
@@ -67,8 +68,13 @@ static inline int hash_eq(const sdf_diff_hash *a, const sdf_diff_hash *b)
 	return a->lo == b->lo && a->hi == b->hi;
 }
 
-/* Where a side's hash sequence lives; what sdf_diff_lines() reads. */
+/*
+ * Where a side's hash sequence lives (from a byte offset: a saved side is
+ * read in place); what sdf_diff_lines() reads.
+ */
 int side_spill_fd(const sdf_diff_side *side);
+uint64_t side_spill_base(const sdf_diff_side *side);
+uint64_t side_indent_base(const sdf_diff_side *side);
 /*
  * A byte per line: its indent as xdiff measures it for its indent
  * heuristic (tabs to multiples of 8, at most 200), or SDF_DIFF_BLANK_LINE

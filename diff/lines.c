@@ -65,6 +65,7 @@ typedef struct {
 typedef struct {
 	const sdf_diff_side *side[2];
 	int fd[2];
+	uint64_t base[2];     /* byte offset of the first hash in fd */
 	uint64_t n[2];        /* records */
 	uint64_t start[2];    /* the range left by the head/tail trim */
 	uint64_t end[2];      /* (exclusive) */
@@ -140,10 +141,10 @@ static int trim_ends(run *r)
 		if (max == 0)
 			break;
 		memset(&b, 0, sizeof(b));
-		rc = rec_reader_open(&a, r->fd[0], back ? r->n[0] - max : 0,
+		rc = rec_reader_open(&a, r->fd[0], r->base[0], back ? r->n[0] - max : 0,
 				     back ? r->n[0] : max, back, IO_BYTES);
 		if (rc == 0)
-			rc = rec_reader_open(&b, r->fd[1],
+			rc = rec_reader_open(&b, r->fd[1], r->base[1],
 					     back ? r->n[1] - max : 0,
 					     back ? r->n[1] : max, back,
 					     IO_BYTES);
@@ -172,7 +173,8 @@ static int filter_side(run *r, int s)
 	const sdf_diff_hash *h;
 	int rc;
 
-	if ((rc = rec_reader_open(&rd, r->fd[s], 0, r->n[s], 0, IO_BYTES)) < 0)
+	if ((rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->n[s], 0,
+				   IO_BYTES)) < 0)
 		return rc;
 	while ((rc = rec_reader_next(&rd, &h)) == 0 && h)
 		filter_add(r->filter[s], r->filter_mask, h);
@@ -187,7 +189,8 @@ static int count_side(run *r, int s)
 	const sdf_diff_hash *h;
 	int rc;
 
-	if ((rc = rec_reader_open(&rd, r->fd[s], 0, r->n[s], 0, IO_BYTES)) < 0)
+	if ((rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->n[s], 0,
+				   IO_BYTES)) < 0)
 		return rc;
 	while ((rc = rec_reader_next(&rd, &h)) == 0 && h)
 		if (filter_has(r->filter[!s], r->filter_mask, h))
@@ -352,7 +355,8 @@ static int scatter(run *r, int s)
 	if (rc == 0)
 		rc = spill_open(&r->scatter[s], r->dir, 0);
 	if (rc == 0)
-		rc = rec_reader_open(&rd, r->fd[s], 0, r->n[s], 0, IO_BYTES);
+		rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->n[s], 0,
+				   IO_BYTES);
 	while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
 		uint32_t b;
 
@@ -425,7 +429,7 @@ static int count_part(run *r, table *t, uint32_t b, uint32_t part,
 
 		if (from == to)
 			continue;
-		rc = rec_reader_open(&rd, r->scatter[s].fd, from, to, 0,
+		rc = rec_reader_open(&rd, r->scatter[s].fd, 0, from, to, 0,
 				     IO_BYTES);
 		while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
 			slot *sl;
@@ -679,7 +683,8 @@ static int discard(run *r, int s)
 	if (rc == 0)
 		rc = spill_open(&r->keep[s], r->dir, IO_BYTES);
 	if (rc == 0)
-		rc = rec_reader_open(&rd, r->fd[s], 0, r->end[s], 0, IO_BYTES);
+		rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->end[s],
+				     0, IO_BYTES);
 	while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
 		uint32_t w = WORD(NO_MATCH, 0);
 
@@ -745,10 +750,10 @@ static int emit_ranges(run *r, const sdf_diff_lines_options *opts)
 			break;
 		}
 		rc = spill_pread(r->fd[s], hash[s], n * sizeof(sdf_diff_hash),
-				 0);
+				 r->base[s]);
 		if (rc == 0)
 			rc = spill_pread(side_indent_fd(r->side[s]), indent[s],
-					 n, 0);
+					 n, side_indent_base(r->side[s]));
 		cs[s].hash = hash[s];
 		cs[s].indent = indent[s];
 		cs[s].chg = r->chg[s];
@@ -816,6 +821,7 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 		r->scatter[s].fd = r->verdict[s].fd = r->keep[s].fd = -1;
 		r->side[s] = s ? new_side : old_side;
 		r->fd[s] = side_spill_fd(r->side[s]);
+		r->base[s] = side_spill_base(r->side[s]);
 		r->n[s] = side_records(r->side[s]);
 		r->mlim[s] = xdiff_sqrt((int64_t)r->n[s]);
 		if (r->mlim[s] > MULTIMATCH_MAX)

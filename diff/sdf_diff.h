@@ -59,6 +59,19 @@ int sdf_diff_side_finish(sdf_diff_side *side);
 int sdf_diff_side_stats(sdf_diff_stats *out, const sdf_diff_side *side);
 void sdf_diff_side_free(sdf_diff_side *side);
 
+/*
+ * Writes a finished side (its stats, line hashes and indents) to fd at its
+ * current offset, for a cache: a side reopened from it diffs as the
+ * original did without the body being read again. About 17 bytes a line.
+ */
+int sdf_diff_side_save(const sdf_diff_side *side, int fd);
+/*
+ * A finished side read in place from what sdf_diff_side_save() wrote at
+ * offset of fd (which may be closed afterwards: the side keeps its own
+ * descriptors). A damaged or truncated one is SDF_ECORRUPT.
+ */
+int sdf_diff_side_open_saved(sdf_diff_side **out, int fd, uint64_t offset);
+
 /* Default bytes for the in-memory stages of sdf_diff_lines(). */
 #define SDF_DIFF_WORK_BUDGET_DEFAULT (8u << 20)
 /* The smallest work budget sdf_diff_lines() accepts. */

@@ -12,7 +12,11 @@
 #include "sdf_alloc.h"
 #include "sdf_error.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* git's buffer_is_binary(): a NUL in the first 8000 bytes. */
 #define BINARY_PROBE_BYTES 8000
@@ -28,6 +32,8 @@ struct sdf_diff_side {
 	void *raw;               /* what sdf_malloc returned */
 	spill out;
 	spill indents; /* a byte per line: its indent, SDF_DIFF_BLANK_LINE */
+	uint64_t out_base, indents_base; /* where they start (saved sides) */
+	uint64_t spilled;                /* records in out */
 	int indent;    /* of the current line so far */
 	int indent_done;
 	uint64_t bytes;
@@ -112,6 +118,7 @@ static int emit(sdf_diff_side *side, XXH128_hash_t h)
 	side->records++;
 	if (side->binary)
 		return 0; /* a binary side is never diffed by lines */
+	side->spilled++;
 	rec.lo = h.low64;
 	rec.hi = h.high64;
 	if ((rc = spill_write(&side->out, &rec, sizeof(rec))) < 0)
@@ -237,6 +244,165 @@ int side_spill_fd(const sdf_diff_side *side)
 int side_indent_fd(const sdf_diff_side *side)
 {
 	return side->indents.fd;
+}
+
+uint64_t side_spill_base(const sdf_diff_side *side)
+{
+	return side->out_base;
+}
+
+uint64_t side_indent_base(const sdf_diff_side *side)
+{
+	return side->indents_base;
+}
+
+/*
+ * A saved side: this header, then the line hashes (16 bytes each), then the
+ * indents (a byte each). Host byte order: a cache, not an exchange format.
+ */
+#define SAVED_MAGIC "SDFSIDE"
+#define SAVED_VERSION 1u
+#define SAVED_BINARY 1u
+#define SAVED_NO_EOL 2u
+#define SAVE_CHUNK (64u << 10)
+
+typedef struct {
+	char magic[8];
+	uint32_t version;
+	uint32_t flags;
+	uint64_t bytes;
+	uint64_t lines;
+	uint64_t records; /* hashes stored: lines, or 0 for a binary side */
+	uint64_t content_lo, content_hi;
+	uint64_t reserved;
+} saved_header;
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return sdf_error_set_errno(SDF_EIO, errno,
+						   "cannot save a diff side");
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Copies n bytes at off of from_fd to fd, a chunk at a time. */
+static int copy_out(int fd, int from_fd, uint64_t off, uint64_t n,
+		    unsigned char *buf)
+{
+	int rc = 0;
+
+	while (rc == 0 && n) {
+		size_t k = n < SAVE_CHUNK ? (size_t)n : SAVE_CHUNK;
+
+		rc = spill_pread(from_fd, buf, k, off);
+		if (rc == 0)
+			rc = write_all(fd, buf, k);
+		off += k;
+		n -= k;
+	}
+	return rc;
+}
+
+int sdf_diff_side_save(const sdf_diff_side *side, int fd)
+{
+	saved_header h;
+	unsigned char *buf;
+	uint64_t recs;
+	int rc;
+
+	if (!side->finished)
+		return sdf_error_set(SDF_EINVAL, "diff side not finished");
+	recs = side->binary ? 0 : side->spilled;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, SAVED_MAGIC, sizeof(SAVED_MAGIC));
+	h.version = SAVED_VERSION;
+	h.flags = (side->binary ? SAVED_BINARY : 0) |
+		  (side->bytes && side->last != '\n' ? SAVED_NO_EOL : 0);
+	h.bytes = side->bytes;
+	h.lines = side->records;
+	h.records = recs;
+	h.content_lo = side->content.lo;
+	h.content_hi = side->content.hi;
+	buf = sdf_malloc(SAVE_CHUNK);
+	if (!buf)
+		return SDF_EBUDGET;
+	rc = write_all(fd, &h, sizeof(h));
+	if (rc == 0)
+		rc = copy_out(fd, side->out.fd, side->out_base,
+			      recs * sizeof(sdf_diff_hash), buf);
+	if (rc == 0)
+		rc = copy_out(fd, side->indents.fd, side->indents_base, recs,
+			      buf);
+	sdf_free(buf);
+	return rc;
+}
+
+int sdf_diff_side_open_saved(sdf_diff_side **out, int fd, uint64_t offset)
+{
+	sdf_diff_side *side;
+	saved_header h;
+	struct stat st;
+	void *raw;
+	uint64_t need;
+	int rc;
+
+	*out = NULL;
+	if ((rc = spill_pread(fd, &h, sizeof(h), offset)) < 0)
+		return rc == SDF_ECORRUPT
+			       ? sdf_error_set(SDF_ECORRUPT,
+					       "saved diff side truncated")
+			       : rc;
+	if (memcmp(h.magic, SAVED_MAGIC, sizeof(SAVED_MAGIC)) ||
+	    h.version != SAVED_VERSION ||
+	    (h.flags & ~(SAVED_BINARY | SAVED_NO_EOL)) ||
+	    h.records > h.lines ||
+	    (!(h.flags & SAVED_BINARY) && h.records != h.lines) ||
+	    h.records > UINT64_MAX / 32)
+		return sdf_error_set(SDF_ECORRUPT, "not a saved diff side");
+	need = offset + sizeof(h) + h.records * (sizeof(sdf_diff_hash) + 1);
+	if (fstat(fd, &st) < 0)
+		return sdf_error_set_errno(SDF_EIO, errno, "fstat");
+	if ((uint64_t)st.st_size < need)
+		return sdf_error_set(SDF_ECORRUPT, "saved diff side truncated");
+
+	raw = sdf_malloc(sizeof(*side) + 64);
+	if (!raw)
+		return SDF_EBUDGET;
+	side = (sdf_diff_side *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+	memset(side, 0, sizeof(*side));
+	side->raw = raw;
+	side->out.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	side->indents.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (side->out.fd < 0 || side->indents.fd < 0) {
+		rc = sdf_error_set_errno(SDF_EIO, errno, "dup");
+		sdf_diff_side_free(side);
+		return rc;
+	}
+	side->out_base = offset + sizeof(h);
+	side->indents_base = side->out_base + h.records * sizeof(sdf_diff_hash);
+	side->out.size = h.records * sizeof(sdf_diff_hash);
+	side->indents.size = h.records;
+	side->bytes = h.bytes;
+	side->records = h.lines;
+	side->spilled = h.records;
+	side->binary = (h.flags & SAVED_BINARY) != 0;
+	side->last = (h.flags & SAVED_NO_EOL) ? 0 : '\n';
+	side->content.lo = h.content_lo;
+	side->content.hi = h.content_hi;
+	side->finished = 1;
+	*out = side;
+	return 0;
 }
 
 uint64_t side_records(const sdf_diff_side *side)

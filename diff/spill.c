@@ -173,11 +173,12 @@ void spill_close(spill *s)
 	s->size = 0;
 }
 
-int rec_reader_open(rec_reader *r, int fd, uint64_t from, uint64_t to,
-		    int backwards, size_t bufbytes)
+int rec_reader_open(rec_reader *r, int fd, uint64_t base, uint64_t from,
+		    uint64_t to, int backwards, size_t bufbytes)
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = fd;
+	r->base = base;
 	r->from = from;
 	r->end = to;
 	r->backwards = backwards;
@@ -207,7 +208,7 @@ static int reader_fill(rec_reader *r)
 	n = left < r->cap ? (size_t)left : r->cap;
 	start = r->backwards ? r->next - n : r->next;
 	rc = spill_pread(r->fd, r->buf, n * sizeof(sdf_diff_hash),
-			 start * sizeof(sdf_diff_hash));
+			 r->base + start * sizeof(sdf_diff_hash));
 	if (rc < 0)
 		return rc;
 	r->len = n;

@@ -3,13 +3,17 @@
 #include "sdf_alloc.h"
 #include "sdf_diff.h"
 #include "sdf_error.h"
+#include "testutil.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static sdf_diff_stats stats_of(const char *s, size_t len, size_t chunk)
 {
@@ -206,4 +210,81 @@ Test(diff_side, two_sides_on_two_threads)
 	sdf_diff_side_free(jb.side);
 	dt_buf_dispose(&a);
 	dt_buf_dispose(&b);
+}
+
+static int count_ranges(const sdf_diff_range *r, void *payload)
+{
+	(void)r;
+	(*(int *)payload)++;
+	return 0;
+}
+
+Test(diff_side, saved_side_diffs_as_the_original)
+{
+	char *dir = tu_mkdtemp("diff-saved");
+	char *path = tu_path(dir, "cache");
+	dt_buf a = {0}, b = {0};
+	sdf_diff_side *sa = NULL, *sb = NULL, *ra = NULL, *rb = NULL;
+	sdf_diff_lines_result want, got;
+	sdf_diff_lines_options o = SDF_DIFF_LINES_OPTIONS_INIT;
+	sdf_diff_stats s1, s2;
+	int fd, nwant = 0, ngot = 0;
+	off_t second;
+
+	for (int i = 0; i < 5000; i++) {
+		dt_buf_addf(&a, "%s%d\n", i % 7 ? "\t" : "", i % 300);
+		dt_buf_addf(&b, "%s%d\n", i % 5 ? "\t" : "", i % 290);
+	}
+	dt_buf_add(&b, "tail", 4);
+	cr_assert_eq(dt_side(&sa, a.p, a.len, 100), 0);
+	cr_assert_eq(dt_side(&sb, b.p, b.len, 100), 0);
+	o.range_cb = count_ranges;
+	o.payload = &nwant;
+	cr_assert_eq(sdf_diff_lines(&want, sa, sb, &o), 0);
+
+	/* Two saved sides in one file, the second at an offset. */
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(sdf_diff_side_save(sa, fd), 0);
+	second = lseek(fd, 0, SEEK_CUR);
+	cr_assert_eq(sdf_diff_side_save(sb, fd), 0);
+	cr_assert_eq(sdf_diff_side_open_saved(&ra, fd, 0), 0, "%s",
+		     sdf_error_last());
+	cr_assert_eq(sdf_diff_side_open_saved(&rb, fd, (uint64_t)second), 0);
+	close(fd);
+	sdf_diff_side_free(sa);
+	sdf_diff_side_free(sb);
+
+	o.payload = &ngot;
+	cr_assert_eq(sdf_diff_lines(&got, ra, rb, &o), 0);
+	cr_assert_eq(got.additions, want.additions);
+	cr_assert_eq(got.deletions, want.deletions);
+	cr_assert(got.exact && got.ranges);
+	cr_assert_eq(ngot, nwant);
+	cr_assert_gt(ngot, 0);
+	cr_assert_eq(sdf_diff_side_stats(&s1, rb), 0);
+	cr_assert_eq(s1.lines, 5001);
+	cr_assert_eq(s1.bytes, b.len);
+	cr_assert_eq(s1.ends_without_newline, 1);
+	cr_assert_eq(dt_side(&sb, b.p, b.len, 0), 0);
+	cr_assert_eq(sdf_diff_side_stats(&s2, sb), 0);
+	cr_assert_eq(s1.content.lo, s2.content.lo);
+	cr_assert_eq(s1.content.hi, s2.content.hi);
+	sdf_diff_side_free(sb);
+
+	/* Truncated or foreign files are refused. */
+	cr_assert_eq(truncate(path, (off_t)second - 10), 0);
+	fd = open(path, O_RDONLY);
+	cr_assert_eq(sdf_diff_side_open_saved(&sa, fd, 0), SDF_ECORRUPT);
+	cr_assert_eq(sdf_diff_side_open_saved(&sa, fd, 100), SDF_ECORRUPT);
+	close(fd);
+	cr_assert_null(sa);
+
+	sdf_diff_side_free(ra);
+	sdf_diff_side_free(rb);
+	dt_buf_dispose(&a);
+	dt_buf_dispose(&b);
+	tu_rm_rf(dir);
+	free(path);
+	free(dir);
 }
