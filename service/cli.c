@@ -28,6 +28,18 @@ static const char usage_text[] =
 	"  diff [--store DIR | --git-dir DIR] FROM [TO] [--numstat|--stat|"
 	"--name-status|--json]\n"
 	"        summarize what changed between two snapshots\n"
+	"  prune [--store DIR | --worktree DIR] [--keep-days N] "
+	"[--keep-count N]\n"
+	"        [--max-bytes SIZE] [--grace DURATION] [--save] [--dry-run] "
+	"[--json]\n"
+	"        expire snapshots beyond the retention policy (the store's\n"
+	"        snapdiff.keepDays, keepCount, maxBytes, pruneGrace; flags "
+	"override,\n"
+	"        --save stores them) and delete what no snapshot keeps\n"
+	"  du [--store DIR | --worktree DIR | --all] [--json]\n"
+	"        bytes on disk (du -sB1 -l), objects and snapshots of a store\n"
+	"  pin ID|LABEL, unpin ID|LABEL [--store DIR | --worktree DIR]\n"
+	"        never expire (or again allow expiring) these snapshots\n"
 	"\n"
 	"options for every command:\n"
 	"  --memory-limit BYTES  fail cleanly instead of using more memory\n"
@@ -127,6 +139,8 @@ static const struct {
 } commands[] = {
 	{"track", cmd_track},	  {"log", cmd_log},   {"restore", cmd_restore},
 	{"revert", cmd_revert}, {"diff", cmd_diff},
+	{"prune", cmd_prune},	{"du", cmd_du},	      {"pin", cmd_pin},
+	{"unpin", cmd_unpin},
 };
 
 int main(int argc, char **argv)

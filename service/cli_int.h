@@ -42,5 +42,9 @@ int cmd_log(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_revert(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_du(int argc, char **argv);
+int cmd_pin(int argc, char **argv);
+int cmd_unpin(int argc, char **argv);
 
 #endif
