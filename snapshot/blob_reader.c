@@ -154,6 +154,52 @@ static void sha1_final(sha1_ctx *c, unsigned char out[20])
 	}
 }
 
+static void blob_header(sha1_ctx *c, uint64_t size)
+{
+	char hdr[32];
+	int n = snprintf(hdr, sizeof(hdr), "blob %llu",
+			 (unsigned long long)size);
+
+	sha1_init(c);
+	sha1_update(c, hdr, (size_t)n + 1);
+}
+
+int sdf_blob_id_of_fd(git_oid *out, int fd, uint64_t size, void *buf,
+		      size_t cap)
+{
+	sha1_ctx c;
+	uint64_t total = 0;
+	ssize_t n;
+
+	blob_header(&c, size);
+	for (;;) {
+		n = read(fd, buf, cap);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return sdf_error_set_errno(SDF_EIO, errno, "read");
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if (total > size)
+			break;
+		sha1_update(&c, buf, (size_t)n);
+	}
+	if (total != size)
+		return sdf_error_set(SDF_ECHANGED, "changed while read");
+	sha1_final(&c, out->id);
+	return 0;
+}
+
+void sdf_blob_id_of_buf(git_oid *out, const void *data, size_t len)
+{
+	sha1_ctx c;
+
+	blob_header(&c, len);
+	sha1_update(&c, data, len);
+	sha1_final(&c, out->id);
+}
+
 /* ---- the reader ------------------------------------------------------- */
 
 struct sdf_blob_reader {
