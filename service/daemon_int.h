@@ -1,0 +1,86 @@
+/*
+ * snapdiffd's parts: the server (sockets, connections, the worker pool and
+ * memory admission, daemon_server.c) and the methods (daemon_methods.c).
+ */
+#ifndef SDF_DAEMON_INT_H
+#define SDF_DAEMON_INT_H
+
+#include "sdf_rpc.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define DAEMON_MEMORY_LIMIT_DEFAULT ((size_t)64 << 20)
+#define DAEMON_MAX_CONNECTIONS_DEFAULT 64
+#define DAEMON_IDLE_TIMEOUT_MS_DEFAULT (10 * 60 * 1000)
+#define DAEMON_WRITE_TIMEOUT_MS_DEFAULT (30 * 1000)
+#define DAEMON_ADMIT_TIMEOUT_MS_DEFAULT (60 * 1000)
+/* Bytes of one outgoing message a connection may hold (and the cap on the
+ * patch sizes a request may ask for). */
+#define DAEMON_MAX_MESSAGE_DEFAULT ((size_t)4 << 20)
+#define DAEMON_MAX_PATH 4096
+#define DAEMON_FILE_SLICE_MAX ((size_t)1 << 20)
+
+typedef struct {
+	char *socket_path;	 /* owned */
+	size_t memory_limit;
+	unsigned workers;
+	int foreground;
+	size_t max_line;	 /* request line cap */
+	size_t max_depth;	 /* JSON nesting cap */
+	size_t max_message;	 /* one outgoing line */
+	unsigned max_connections;
+	int idle_timeout_ms;
+	int write_timeout_ms;	 /* a client that stops reading */
+	int admit_timeout_ms;	 /* a request waiting for budget */
+	int listen_fd;		 /* bound and listening */
+	int owns_socket;	 /* remove socket_path at exit (not when
+				    inherited through LISTEN_FDS) */
+	dev_t socket_dev;	 /* the socket file we bound */
+	ino_t socket_ino;
+} daemon_config;
+
+/* ---- what a method sees of the server ---- */
+
+typedef struct daemon_call daemon_call;
+
+/* A parameter error: the server answers -32602 with sdf_error_last(). */
+#define DAEMON_EPARAMS (-1000)
+
+struct daemon_call {
+	const daemon_config *cfg;
+	json_t *id;	/* NULL for a notification (nothing is sent) */
+	json_t *params; /* an object */
+	void *conn;	/* the server's connection */
+};
+
+/*
+ * Sends a notification to the caller's connection. Blocks while the client
+ * does not read (at most the write timeout). SDF_ECANCELED when the client
+ * is gone or stopped reading: stop working.
+ */
+int daemon_notify(daemon_call *call, const char *method, json_t *params);
+/* Nonzero once the client hung up or the daemon is stopping. */
+int daemon_canceled(daemon_call *call);
+
+typedef struct {
+	const char *name;
+	/* Bytes to reserve from the budget before running; 0: run at once. */
+	size_t (*estimate)(daemon_call *call);
+	/* *result on success (stolen); a negative SDF_E code (or
+	 * DAEMON_EPARAMS) with sdf_error_last() set on failure. */
+	int (*run)(json_t **result, daemon_call *call);
+	int light; /* served by the light lane: never waits for budget */
+} daemon_method;
+
+const daemon_method *daemon_method_find(const char *name);
+
+/* service.stats: the server's counters. */
+json_t *daemon_server_stats(void);
+
+int daemon_server_run(const daemon_config *cfg);
+
+#endif
