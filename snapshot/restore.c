@@ -4,8 +4,10 @@
  * Every path is reached with openat() from a descriptor of the worktree's
  * root, each directory opened with O_DIRECTORY|O_NOFOLLOW, so nothing is
  * ever written through a symlink. Each file is streamed from the store into
- * a temporary file beside it and renamed into place. Trees are small and
- * loaded one at a time; blobs are never held whole.
+ * a new file beside it, then renamed into place. Where the system allows,
+ * that file is made unnamed (O_TMPFILE) and given its temporary name only
+ * once complete, so a process killed mid-write leaves nothing behind.
+ * Trees are small and loaded one at a time; blobs are never held whole.
  *
  * The store's index (what the last track saw) serves twice: its stat data
  * tells which files are already as in the snapshot, and revert deletes only
@@ -14,6 +16,7 @@
  * entry is ever added (an added entry would keep a file that has become
  * ignored in later snapshots).
  */
+#define _GNU_SOURCE /* O_TMPFILE */
 #include "blob_reader_int.h"
 #include "sdf_alloc.h"
 #include "sdf_error.h"
@@ -44,6 +47,7 @@ struct ctx {
 	unsigned char *buf;
 	int root;
 	int locked;
+	int tmpfile_ok; /* unnamed files can be named via /proc/self/fd */
 	unsigned tmp_seq;
 	int first_err;
 	char first_msg[SDF_ERROR_MSG_MAX];
@@ -277,32 +281,72 @@ static void tmp_name(struct ctx *c, char *out, size_t len)
 		 c->tmp_seq++);
 }
 
+/*
+ * A new file in dirfd (mode as git gives it, less the umask): unnamed when
+ * the system can name it later (*named = 0), else under a temporary name.
+ */
+static int create_file(struct ctx *c, int dirfd, char *tmp, size_t tmplen,
+		       int exec, int *fd, int *named)
+{
+	mode_t mode = exec ? 0777 : 0666;
+
+#ifdef O_TMPFILE
+	if (c->tmpfile_ok) {
+		*fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
+			     mode);
+		if (*fd >= 0) {
+			*named = 0;
+			return 0;
+		}
+		/* not on this file system: a named one then */
+	}
+#endif
+	*named = 1;
+	for (int attempt = 0; attempt < 100; attempt++) {
+		tmp_name(c, tmp, tmplen);
+		*fd = openat(dirfd, tmp,
+			     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+				     O_CLOEXEC,
+			     mode);
+		if (*fd >= 0)
+			return 0;
+		if (errno != EEXIST)
+			return sdf_error_set_errno(SDF_EIO, errno,
+						   "cannot create a file");
+	}
+	return sdf_error_set(SDF_EIO, "cannot find a temporary name");
+}
+
+/* Gives the unnamed file fd a temporary name in dirfd. */
+static int name_file(struct ctx *c, int fd, int dirfd, char *tmp,
+		     size_t tmplen)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	for (int attempt = 0; attempt < 100; attempt++) {
+		tmp_name(c, tmp, tmplen);
+		if (linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return sdf_error_set_errno(SDF_EIO, errno,
+						   "cannot name the new file");
+	}
+	return sdf_error_set(SDF_EIO, "cannot find a temporary name");
+}
+
 /* Streams the blob into a new file dirfd/tmp; its stat data in *sb. */
 static int write_regular(struct ctx *c, int dirfd, char *tmp, size_t tmplen,
 			 const git_oid *id, int exec, struct stat *sb)
 {
 	sdf_blob_reader *r = NULL;
 	size_t n;
-	int fd = -1, err;
+	int fd = -1, named = 1, err;
 
 	if ((err = sdf_blob_reader_open_oid(&r, c->repo, id, &c->ropts)) < 0)
 		return err;
-	for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
-		tmp_name(c, tmp, tmplen);
-		fd = openat(dirfd, tmp,
-			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-				    O_CLOEXEC,
-			    exec ? 0777 : 0666);
-		if (fd < 0 && errno != EEXIST) {
-			err = sdf_error_set_errno(SDF_EIO, errno,
-						  "cannot create a file");
-			goto done;
-		}
-	}
-	if (fd < 0) {
-		err = sdf_error_set(SDF_EIO, "cannot find a temporary name");
+	if ((err = create_file(c, dirfd, tmp, tmplen, exec, &fd, &named)) < 0)
 		goto done;
-	}
 	for (;;) {
 		if ((err = sdf_blob_reader_read(&n, r, c->buf, WRITE_CHUNK)) <
 			    0 ||
@@ -312,11 +356,14 @@ static int write_regular(struct ctx *c, int dirfd, char *tmp, size_t tmplen,
 			break;
 		c->res->written_bytes += n;
 	}
+	if (err == 0 && !named && (err = name_file(c, fd, dirfd, tmp,
+						   tmplen)) == 0)
+		named = 1;
 	if (err == 0 && fstat(fd, sb) < 0)
 		err = sdf_error_set_errno(SDF_EIO, errno, "stat");
 	if (close(fd) < 0 && err == 0)
 		err = sdf_error_set_errno(SDF_EIO, errno, "cannot write");
-	if (err < 0)
+	if (err < 0 && named)
 		unlinkat(dirfd, tmp, 0);
 done:
 	sdf_blob_reader_free(r);
@@ -642,6 +689,7 @@ static int begin(struct ctx *c, git_tree **root, sdf_restore_result *out,
 		return sdf_git_error(err, "cannot read tree %s", out->tree);
 	if (!(c->buf = sdf_malloc(WRITE_CHUNK)))
 		return SDF_EBUDGET;
+	c->tmpfile_ok = access("/proc/self/fd", X_OK) == 0;
 	c->root = open(st->worktree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->root < 0)
 		return sdf_error_set_errno(errno == ENOENT ? SDF_ENOTFOUND

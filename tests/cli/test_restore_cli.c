@@ -581,3 +581,42 @@ Test(restore_cli, full_disk_fails_cleanly)
 	free(tree);
 	free(mnt);
 }
+
+/* kill -9 at any point: each file is old or new, never half; no debris. */
+Test(restore_cli, kill_9_leaves_whole_files_and_no_debris)
+{
+	char *tree, *ls, *oldref = tu_path(scratch, "old.ref");
+	char *newref = tu_path(scratch, "new.ref");
+	static const char *const delays[] = {"0",    "0.01", "0.03", "0.05",
+					     "0.08", "0.12", "0.2",  "0.4"};
+	tu_result r;
+
+	write_noise(newref, (size_t)24 << 20, 7);
+	write_noise(oldref, (size_t)24 << 20, 8);
+	sh("cp '%s' '%s/big.bin' && echo a > '%s/a.txt'", newref, wt, wt);
+	tree = cli_track(wt, store, NULL);
+	for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++) {
+		sh("cp '%s' '%s/big.bin'", oldref, wt);
+		sh("'%s' restore %s --worktree '%s' --store '%s' >/dev/null "
+		   "2>&1 & pid=$!; sleep %s; kill -9 $pid 2>/dev/null; "
+		   "wait $pid; true",
+		   SDF_CLI, tree, wt, store, delays[i]);
+		sh("cmp -s '%s' '%s/big.bin' || cmp '%s' '%s/big.bin'", newref,
+		   wt, oldref, wt);
+		ls = listing(wt);
+		if (access("/proc/self/fd", X_OK) == 0)
+			cr_assert_null(strstr(ls, ".snapdiff-"),
+				       "debris after kill at %ss: %s",
+				       delays[i], ls);
+		free(ls);
+	}
+	cr_assert_eq(tu_sh(&r, "git --git-dir='%s' fsck --no-progress", store),
+		     0, "%s%s", r.out, r.err);
+	tu_result_dispose(&r);
+	cr_assert_eq(snapdiff(&r, "restore %s", tree), 0, "%s", r.err);
+	tu_result_dispose(&r);
+	sh("cmp '%s' '%s/big.bin'", newref, wt);
+	free(tree);
+	free(oldref);
+	free(newref);
+}
