@@ -84,6 +84,51 @@ static inline uint32_t seq_at(seq *s, int64_t i)
 	return seq_miss(s, i);
 }
 
+/*
+ * The records from i on that sit together in memory: *avail of them (at
+ * least 1) start at the returned pointer, or NULL after an I/O error.
+ */
+static const uint32_t *seq_run(seq *s, int64_t i, int64_t *avail)
+{
+	int64_t blk, slot;
+
+	if (s->all) {
+		*avail = s->n - i;
+		return s->all + i;
+	}
+	blk = i >> BLOCK_SHIFT;
+	slot = blk & (s->nslots - 1);
+	if (s->tags[slot] != blk) {
+		seq_miss(s, i);
+		if (s->err)
+			return NULL;
+	}
+	*avail = BLOCK_RECS - (i & (BLOCK_RECS - 1));
+	if (*avail > s->n - i)
+		*avail = s->n - i;
+	return s->blocks + slot * BLOCK_RECS + (i & (BLOCK_RECS - 1));
+}
+
+/* The same backwards: records i, i - 1, ... down to i - *avail + 1. */
+static const uint32_t *seq_run_back(seq *s, int64_t i, int64_t *avail)
+{
+	int64_t blk, slot;
+
+	if (s->all) {
+		*avail = i + 1;
+		return s->all + i;
+	}
+	blk = i >> BLOCK_SHIFT;
+	slot = blk & (s->nslots - 1);
+	if (s->tags[slot] != blk) {
+		seq_miss(s, i);
+		if (s->err)
+			return NULL;
+	}
+	*avail = (i & (BLOCK_RECS - 1)) + 1;
+	return s->blocks + slot * BLOCK_RECS + (i & (BLOCK_RECS - 1));
+}
+
 /* Caches the sequence within bytes; everything when it fits. */
 static int seq_open(seq *s, int fd, uint64_t base, int64_t n, size_t bytes,
 		    uint32_t bad)
@@ -158,6 +203,65 @@ typedef struct {
 static inline int same(solver *sv, int64_t i1, int64_t i2)
 {
 	return seq_at(&sv->s1, i1) == seq_at(&sv->s2, i2);
+}
+
+/*
+ * How far the lines from (i1, i2) on stay equal, before lim1 and lim2:
+ * a snake walked a block of records at a time.
+ */
+static int64_t snake_down(solver *sv, int64_t i1, int64_t i2, int64_t lim1,
+			  int64_t lim2)
+{
+	int64_t start = i1;
+
+	while (i1 < lim1 && i2 < lim2) {
+		int64_t a1, a2, n, k = 0;
+		const uint32_t *p1 = seq_run(&sv->s1, i1, &a1);
+		const uint32_t *p2 = seq_run(&sv->s2, i2, &a2);
+
+		if (!p1 || !p2)
+			break;
+		n = a1 < a2 ? a1 : a2;
+		if (n > lim1 - i1)
+			n = lim1 - i1;
+		if (n > lim2 - i2)
+			n = lim2 - i2;
+		while (k < n && p1[k] == p2[k])
+			k++;
+		i1 += k;
+		i2 += k;
+		if (k < n)
+			break;
+	}
+	return i1 - start;
+}
+
+/* How far the lines before (i1, i2) stay equal, down to off1 and off2. */
+static int64_t snake_up(solver *sv, int64_t i1, int64_t i2, int64_t off1,
+			int64_t off2)
+{
+	int64_t start = i1;
+
+	while (i1 > off1 && i2 > off2) {
+		int64_t a1, a2, n, k = 0;
+		const uint32_t *p1 = seq_run_back(&sv->s1, i1 - 1, &a1);
+		const uint32_t *p2 = seq_run_back(&sv->s2, i2 - 1, &a2);
+
+		if (!p1 || !p2)
+			break;
+		n = a1 < a2 ? a1 : a2;
+		if (n > i1 - off1)
+			n = i1 - off1;
+		if (n > i2 - off2)
+			n = i2 - off2;
+		while (k < n && p1[-k] == p2[-k])
+			k++;
+		i1 -= k;
+		i2 -= k;
+		if (k < n)
+			break;
+	}
+	return start - i1;
 }
 
 /* Makes both windows reach half diagonals around their centres. */
@@ -298,7 +402,7 @@ static int split(solver *sv, const box *bx, cut *c)
 	const int64_t fmid = bx->off1 - bx->off2, bmid = bx->lim1 - bx->lim2;
 	const int odd = (int)((fmid - bmid) & 1);
 	int64_t fmin = fmid, fmax = fmid, bmin = bmid, bmax = bmid;
-	int64_t ec, d, i1, i2, start;
+	int64_t ec, d, i1, i2, start, k;
 	int rc;
 
 	if ((rc = kv_reserve(sv, 2)) != 0)
@@ -327,10 +431,9 @@ static int split(solver *sv, const box *bx, cut *c)
 			i1 = KF(d - 1) >= KF(d + 1) ? KF(d - 1) + 1 : KF(d + 1);
 			start = i1;
 			i2 = i1 - d;
-			while (i1 < bx->lim1 && i2 < bx->lim2 && same(sv, i1, i2)) {
-				i1++;
-				i2++;
-			}
+			k = snake_down(sv, i1, i2, bx->lim1, bx->lim2);
+			i1 += k;
+			i2 += k;
 			if (i1 - start > SNAKE_LEN)
 				long_snake = 1;
 			KF(d) = i1;
@@ -355,11 +458,9 @@ static int split(solver *sv, const box *bx, cut *c)
 			i1 = KB(d - 1) < KB(d + 1) ? KB(d - 1) : KB(d + 1) - 1;
 			start = i1;
 			i2 = i1 - d;
-			while (i1 > bx->off1 && i2 > bx->off2 &&
-			       same(sv, i1 - 1, i2 - 1)) {
-				i1--;
-				i2--;
-			}
+			k = snake_up(sv, i1, i2, bx->off1, bx->off2);
+			i1 -= k;
+			i2 -= k;
 			if (start - i1 > SNAKE_LEN)
 				long_snake = 1;
 			KB(d) = i1;
@@ -414,18 +515,15 @@ static int solve(solver *sv, int64_t n1, int64_t n2)
 
 	while (rc == 0 && sv->depth) {
 		box bx = sv->stack[--sv->depth];
+		int64_t k;
 		cut c;
 
-		while (bx.off1 < bx.lim1 && bx.off2 < bx.lim2 &&
-		       same(sv, bx.off1, bx.off2)) {
-			bx.off1++;
-			bx.off2++;
-		}
-		while (bx.off1 < bx.lim1 && bx.off2 < bx.lim2 &&
-		       same(sv, bx.lim1 - 1, bx.lim2 - 1)) {
-			bx.lim1--;
-			bx.lim2--;
-		}
+		k = snake_down(sv, bx.off1, bx.off2, bx.lim1, bx.lim2);
+		bx.off1 += k;
+		bx.off2 += k;
+		k = snake_up(sv, bx.lim1, bx.lim2, bx.off1, bx.off2);
+		bx.lim1 -= k;
+		bx.lim2 -= k;
 		if (bx.off1 == bx.lim1 || bx.off2 == bx.lim2) {
 			sv->chg1 += (uint64_t)(bx.lim1 - bx.off1);
 			sv->chg2 += (uint64_t)(bx.lim2 - bx.off2);
