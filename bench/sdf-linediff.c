@@ -60,8 +60,8 @@ static void *feed_file(void *arg)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			f->rc = sdf_error_set_errno(SDF_EIO, errno, "%s",
-						    f->path);
+			f->rc =
+			    sdf_error_set_errno(SDF_EIO, errno, "%s", f->path);
 			goto done;
 		}
 		if ((f->rc = sdf_diff_side_feed(f->side, buf, (size_t)n)) < 0)
@@ -88,7 +88,7 @@ static double now(void)
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: sdf-linediff [--budget SIZE] [--spill-dir DIR] "
-		    "[--ranges] OLD NEW\n");
+	            "[--ranges] OLD NEW\n");
 }
 
 /* git's numbering: a range of 0 lines is named by the line before it. */
@@ -142,7 +142,8 @@ int main(int argc, char **argv)
 		f[s].path = argv[i + s];
 		f[s].spill_dir = dir;
 		if (pthread_create(&th[s], NULL, feed_file, &f[s])) {
-			fprintf(stderr, "sdf-linediff: cannot start a thread\n");
+			fprintf(stderr,
+			        "sdf-linediff: cannot start a thread\n");
 			return 1;
 		}
 	}
@@ -169,11 +170,11 @@ int main(int argc, char **argv)
 			       (unsigned long long)res.deletions);
 		getrusage(RUSAGE_SELF, &ru);
 		fprintf(stderr,
-			"exact %d  time %.3f s  alloc peak %.1f MiB  "
-			"peak RSS %.1f MiB\n",
-			res.exact, now() - t0,
-			(double)sdf_alloc_peak() / (1 << 20),
-			(double)ru.ru_maxrss / 1024);
+		        "exact %d  time %.3f s  alloc peak %.1f MiB  "
+		        "peak RSS %.1f MiB\n",
+		        res.exact, now() - t0,
+		        (double)sdf_alloc_peak() / (1 << 20),
+		        (double)ru.ru_maxrss / 1024);
 	}
 	sdf_diff_side_free(f[0].side);
 	sdf_diff_side_free(f[1].side);

@@ -16,8 +16,8 @@
 
 #include "diff_int.h"
 
-#define MAX_BLANKS 20          /* blank lines looked at around a boundary */
-#define INDENT_MAX_SLIDE 100   /* how far up the heuristic looks */
+#define MAX_BLANKS 20        /* blank lines looked at around a boundary */
+#define INDENT_MAX_SLIDE 100 /* how far up the heuristic looks */
 /* The heuristic's weights (smaller scores are better). */
 #define W_START_OF_FILE 1
 #define W_END_OF_FILE 21
@@ -150,14 +150,14 @@ static void score_boundary(const compact_side *x, int64_t at, score *s)
 static int score_cmp(const score *a, const score *b)
 {
 	int by_indent = (a->effective_indent > b->effective_indent) -
-			(a->effective_indent < b->effective_indent);
+	                (a->effective_indent < b->effective_indent);
 
 	return W_EFFECTIVE_INDENT * by_indent + (a->penalty - b->penalty);
 }
 
 /* The end of the best position for g (slid all the way down now). */
 static int64_t best_end(const compact_side *x, const group *g, int64_t size,
-			int64_t earliest_end)
+                        int64_t earliest_end)
 {
 	int64_t shift = earliest_end, best = -1;
 	score best_score = {0, 0};
@@ -226,7 +226,7 @@ void compact_changes(compact_side *x, compact_side *other)
 }
 
 int compact_emit(const compact_side *a, const compact_side *b,
-		 sdf_diff_range_cb cb, void *payload)
+                 sdf_diff_range_cb cb, void *payload)
 {
 	int64_t i1 = 0, i2 = 0;
 	int rc;

@@ -24,6 +24,6 @@ void compact_changes(compact_side *x, compact_side *other);
 
 /* Calls cb for each change, in order (see sdf_diff_range). */
 int compact_emit(const compact_side *old_side, const compact_side *new_side,
-		 sdf_diff_range_cb cb, void *payload);
+                 sdf_diff_range_cb cb, void *payload);
 
 #endif

@@ -20,7 +20,10 @@ typedef struct {
 	size_t len, cap;
 } spill;
 
-#define SPILL_INIT {-1, 0, NULL, 0, 0}
+#define SPILL_INIT                                                             \
+	{                                                                      \
+		-1, 0, NULL, 0, 0                                              \
+	}
 
 int spill_open(spill *s, const char *dir, size_t bufsize);
 int spill_write(spill *s, const void *p, size_t n);
@@ -46,7 +49,7 @@ typedef struct {
 } rec_reader;
 
 int rec_reader_open(rec_reader *r, int fd, uint64_t base, uint64_t from,
-		    uint64_t to, int backwards, size_t bufbytes);
+                    uint64_t to, int backwards, size_t bufbytes);
 /* rec_reader_next() when the buffer is used up. */
 int rec_reader_refill(rec_reader *r, const sdf_diff_hash **out);
 

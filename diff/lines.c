@@ -65,11 +65,11 @@ typedef struct {
 typedef struct {
 	const sdf_diff_side *side[2];
 	int fd[2];
-	uint64_t base[2];     /* byte offset of the first hash in fd */
-	uint64_t n[2];        /* records */
-	uint64_t start[2];    /* the range left by the head/tail trim */
-	uint64_t end[2];      /* (exclusive) */
-	int64_t mlim[2];      /* multimatch limit of each side's lines */
+	uint64_t base[2];  /* byte offset of the first hash in fd */
+	uint64_t n[2];     /* records */
+	uint64_t start[2]; /* the range left by the head/tail trim */
+	uint64_t end[2];   /* (exclusive) */
+	int64_t mlim[2];   /* multimatch limit of each side's lines */
 	size_t budget;
 	const char *dir;
 
@@ -82,10 +82,10 @@ typedef struct {
 	uint32_t nbuckets;
 	uint64_t *bucket_off[2]; /* first candidate of each bucket, per side */
 	uint64_t *bucket_cnt[2];
-	spill scatter[2];        /* candidates' hashes, bucket by bucket */
-	spill verdict[2];        /* a word per candidate, same layout */
+	spill scatter[2]; /* candidates' hashes, bucket by bucket */
+	spill verdict[2]; /* a word per candidate, same layout */
 	size_t table_slots;
-	uint64_t id_base;        /* line ids of the table being judged */
+	uint64_t id_base; /* line ids of the table being judged */
 
 	uint64_t discarded[2];
 	uint64_t kept[2];
@@ -109,7 +109,7 @@ static inline uint32_t fine_of(const sdf_diff_hash *h)
 }
 
 static inline void filter_add(uint64_t *f, uint64_t mask,
-			      const sdf_diff_hash *h)
+                              const sdf_diff_hash *h)
 {
 	uint64_t b1 = h->hi & mask, b2 = (h->lo >> 32) & mask;
 
@@ -118,7 +118,7 @@ static inline void filter_add(uint64_t *f, uint64_t mask,
 }
 
 static inline int filter_has(const uint64_t *f, uint64_t mask,
-			     const sdf_diff_hash *h)
+                             const sdf_diff_hash *h)
 {
 	uint64_t b1 = h->hi & mask, b2 = (h->lo >> 32) & mask;
 
@@ -141,13 +141,13 @@ static int trim_ends(run *r)
 		if (max == 0)
 			break;
 		memset(&b, 0, sizeof(b));
-		rc = rec_reader_open(&a, r->fd[0], r->base[0], back ? r->n[0] - max : 0,
-				     back ? r->n[0] : max, back, IO_BYTES);
+		rc = rec_reader_open(&a, r->fd[0], r->base[0],
+		                     back ? r->n[0] - max : 0,
+		                     back ? r->n[0] : max, back, IO_BYTES);
 		if (rc == 0)
-			rc = rec_reader_open(&b, r->fd[1], r->base[1],
-					     back ? r->n[1] - max : 0,
-					     back ? r->n[1] : max, back,
-					     IO_BYTES);
+			rc = rec_reader_open(
+			    &b, r->fd[1], r->base[1], back ? r->n[1] - max : 0,
+			    back ? r->n[1] : max, back, IO_BYTES);
 		while (rc == 0 && *cnt < max) {
 			if ((rc = rec_reader_next(&a, &x)) < 0 ||
 			    (rc = rec_reader_next(&b, &y)) < 0)
@@ -174,7 +174,7 @@ static int filter_side(run *r, int s)
 	int rc;
 
 	if ((rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->n[s], 0,
-				   IO_BYTES)) < 0)
+	                          IO_BYTES)) < 0)
 		return rc;
 	while ((rc = rec_reader_next(&rd, &h)) == 0 && h)
 		filter_add(r->filter[s], r->filter_mask, h);
@@ -190,7 +190,7 @@ static int count_side(run *r, int s)
 	int rc;
 
 	if ((rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->n[s], 0,
-				   IO_BYTES)) < 0)
+	                          IO_BYTES)) < 0)
 		return rc;
 	while ((rc = rec_reader_next(&rd, &h)) == 0 && h)
 		if (filter_has(r->filter[!s], r->filter_mask, h))
@@ -302,10 +302,10 @@ static int plan_buckets(run *r)
 			return SDF_EBUDGET;
 		for (uint32_t f = 0; f < NFINE; f++)
 			r->bucket_cnt[s][r->fine_to_bucket[f]] +=
-				r->fine_cnt[s][f];
+			    r->fine_cnt[s][f];
 		for (uint32_t b = 1; b < r->nbuckets; b++)
-			r->bucket_off[s][b] = r->bucket_off[s][b - 1] +
-					      r->bucket_cnt[s][b - 1];
+			r->bucket_off[s][b] =
+			    r->bucket_off[s][b - 1] + r->bucket_cnt[s][b - 1];
 	}
 	return 0;
 }
@@ -325,9 +325,9 @@ static int scatter_flush(run *r, int s, scatter_state *st, uint32_t b)
 	if (!st->len[b])
 		return 0;
 	rc = spill_pwrite(r->scatter[s].fd, st->buf + b * st->per,
-			  st->len[b] * sizeof(sdf_diff_hash),
-			  (r->bucket_off[s][b] + st->done[b]) *
-				  sizeof(sdf_diff_hash));
+	                  st->len[b] * sizeof(sdf_diff_hash),
+	                  (r->bucket_off[s][b] + st->done[b]) *
+	                      sizeof(sdf_diff_hash));
 	st->done[b] += st->len[b];
 	st->len[b] = 0;
 	return rc;
@@ -356,7 +356,7 @@ static int scatter(run *r, int s)
 		rc = spill_open(&r->scatter[s], r->dir, 0);
 	if (rc == 0)
 		rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->n[s], 0,
-				   IO_BYTES);
+		                     IO_BYTES);
 	while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
 		uint32_t b;
 
@@ -416,7 +416,7 @@ static inline int part_of(const sdf_diff_hash *h, uint32_t nparts)
  * filled up (split the bucket into more parts), 0 done, or an error.
  */
 static int count_part(run *r, table *t, uint32_t b, uint32_t part,
-		      uint32_t nparts)
+                      uint32_t nparts)
 {
 	memset(t->slots, 0, (t->mask + 1) * sizeof(slot));
 	t->used = 0;
@@ -430,7 +430,7 @@ static int count_part(run *r, table *t, uint32_t b, uint32_t part,
 		if (from == to)
 			continue;
 		rc = rec_reader_open(&rd, r->scatter[s].fd, 0, from, to, 0,
-				     IO_BYTES);
+		                     IO_BYTES);
 		while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
 			slot *sl;
 
@@ -460,8 +460,8 @@ static inline unsigned char verdict_of(uint16_t other, int64_t mlim)
 
 /* Writes the words of part `part` of bucket b, side s. */
 static int judge_part(run *r, table *t, int s, uint32_t b, uint32_t part,
-		      uint32_t nparts, uint32_t *out, sdf_diff_hash *hs,
-		      size_t chunk)
+                      uint32_t nparts, uint32_t *out, sdf_diff_hash *hs,
+                      size_t chunk)
 {
 	uint64_t from = r->bucket_off[s][b], cnt = r->bucket_cnt[s][b];
 	int rc;
@@ -471,7 +471,7 @@ static int judge_part(run *r, table *t, int s, uint32_t b, uint32_t part,
 		uint64_t at = from + done;
 
 		rc = spill_pread(r->scatter[s].fd, hs, n * sizeof(*hs),
-				 at * sizeof(*hs));
+		                 at * sizeof(*hs));
 		if (rc == 0 && nparts > 1)
 			rc = spill_pread(r->verdict[s].fd, out, n * 4, at * 4);
 		if (rc < 0)
@@ -485,9 +485,10 @@ static int judge_part(run *r, table *t, int s, uint32_t b, uint32_t part,
 			if (!sl)
 				return sdf_error_set(SDF_ERROR, "line lost");
 			out[k] = WORD(verdict_of(sl->cnt[!s], r->mlim[s]),
-				      r->id_base + (uint64_t)(sl - t->slots));
+			              r->id_base + (uint64_t)(sl - t->slots));
 		}
-		if ((rc = spill_pwrite(r->verdict[s].fd, out, n * 4, at * 4)) < 0)
+		if ((rc = spill_pwrite(r->verdict[s].fd, out, n * 4, at * 4)) <
+		    0)
 			return rc;
 		done += n;
 	}
@@ -516,10 +517,10 @@ static int judge(run *r)
 	for (int s = 0; s < 2 && rc == 0; s++) {
 		rc = spill_open(&r->verdict[s], r->dir, 0);
 		if (rc == 0 && ftruncate(r->verdict[s].fd,
-					 (off_t)r->scatter[s].size /
-						 (off_t)sizeof(sdf_diff_hash) * 4))
+		                         (off_t)r->scatter[s].size /
+		                             (off_t)sizeof(sdf_diff_hash) * 4))
 			rc = sdf_error_set_errno(SDF_EIO, errno,
-						 "cannot size a spill file");
+			                         "cannot size a spill file");
 	}
 	for (uint32_t b = 0; rc == 0 && b < r->nbuckets; b++) {
 		uint32_t nparts = 1;
@@ -530,8 +531,8 @@ static int judge(run *r)
 				/* Too many distinct lines: finer parts. */
 				if (nparts >= (1u << 20)) {
 					rc = sdf_error_set(
-						SDF_ERROR,
-						"hash table cannot be split");
+					    SDF_ERROR,
+					    "hash table cannot be split");
 					break;
 				}
 				nparts *= 2;
@@ -541,12 +542,12 @@ static int judge(run *r)
 			}
 			if (r->id_base + r->table_slots > ID_MAX) {
 				rc = sdf_error_set(SDF_ETOOBIG,
-						   "too many distinct lines");
+				                   "too many distinct lines");
 				break;
 			}
 			for (int s = 0; s < 2 && rc == 0; s++)
 				rc = judge_part(r, &t, s, b, part, nparts, out,
-						hs, chunk);
+				                hs, chunk);
 			r->id_base += r->table_slots;
 			part++;
 		}
@@ -566,20 +567,19 @@ typedef struct {
 	uint64_t *next; /* next verdict to load, per bucket */
 } gather_state;
 
-static int gather_next(run *r, int s, gather_state *g, uint32_t b,
-		       uint32_t *w)
+static int gather_next(run *r, int s, gather_state *g, uint32_t b, uint32_t *w)
 {
 	if (g->pos[b] == g->len[b]) {
-		uint64_t left = r->bucket_off[s][b] + r->bucket_cnt[s][b] -
-				g->next[b];
+		uint64_t left =
+		    r->bucket_off[s][b] + r->bucket_cnt[s][b] - g->next[b];
 		size_t n = left < g->per ? (size_t)left : g->per;
 		int rc;
 
 		if (n == 0)
 			return sdf_error_set(SDF_ECORRUPT,
-					     "verdict stream ended early");
+			                     "verdict stream ended early");
 		rc = spill_pread(r->verdict[s].fd, g->buf + b * g->per, n * 4,
-				 g->next[b] * 4);
+		                 g->next[b] * 4);
 		if (rc < 0)
 			return rc;
 		g->next[b] += n;
@@ -598,10 +598,10 @@ static int gather_next(run *r, int s, gather_state *g, uint32_t b,
  * included) are under a quarter of the lines seen.
  */
 static int mmatch_discard(const unsigned char *dis, uint64_t i, uint64_t lo,
-			  uint64_t hi)
+                          uint64_t hi)
 {
-	uint64_t no_before = 0, multi_before = 1, no_after = 0,
-		 multi_after = 1, r;
+	uint64_t no_before = 0, multi_before = 1, no_after = 0, multi_after = 1,
+	         r;
 
 	if (i - lo > MMATCH_WINDOW)
 		lo = i - MMATCH_WINDOW;
@@ -637,17 +637,16 @@ static int mmatch_discard(const unsigned char *dis, uint64_t i, uint64_t lo,
 }
 
 /* Decides line i (its verdict and hash are in the ring). */
-static int settle(run *r, int s, const unsigned char *dis,
-		  const uint32_t *ids, uint64_t i)
+static int settle(run *r, int s, const unsigned char *dis, const uint32_t *ids,
+                  uint64_t i)
 {
 	unsigned char v = dis[i & (RING - 1)];
 
-	if (v == MATCHED ||
-	    (v == MULTI &&
-	     !mmatch_discard(dis, i, r->start[s], r->end[s] - 1))) {
+	if (v == MATCHED || (v == MULTI && !mmatch_discard(dis, i, r->start[s],
+	                                                   r->end[s] - 1))) {
 		r->kept[s]++;
 		return spill_write(&r->keep[s], &ids[i & (RING - 1)],
-				   sizeof(uint32_t));
+		                   sizeof(uint32_t));
 	}
 	r->discarded[s]++;
 	if (r->chg[s])
@@ -683,14 +682,14 @@ static int discard(run *r, int s)
 	if (rc == 0)
 		rc = spill_open(&r->keep[s], r->dir, IO_BYTES);
 	if (rc == 0)
-		rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->end[s],
-				     0, IO_BYTES);
+		rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->end[s], 0,
+		                     IO_BYTES);
 	while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
 		uint32_t w = WORD(NO_MATCH, 0);
 
 		if (filter_has(r->filter[!s], r->filter_mask, h)) {
-			rc = gather_next(r, s, &g, r->fine_to_bucket[fine_of(h)],
-					 &w);
+			rc = gather_next(r, s, &g,
+			                 r->fine_to_bucket[fine_of(h)], &w);
 			if (rc < 0)
 				break;
 		}
@@ -698,8 +697,7 @@ static int discard(run *r, int s)
 			dis[i & (RING - 1)] = WORD_VERDICT(w);
 			ids[i & (RING - 1)] = WORD_ID(w);
 			if (i >= r->start[s] + MMATCH_WINDOW)
-				rc = settle(r, s, dis, ids,
-					    i - MMATCH_WINDOW);
+				rc = settle(r, s, dis, ids, i - MMATCH_WINDOW);
 			if (i >= r->start[s] + MMATCH_WINDOW)
 				settled = i - MMATCH_WINDOW + 1;
 		}
@@ -750,10 +748,10 @@ static int emit_ranges(run *r, const sdf_diff_lines_options *opts)
 			break;
 		}
 		rc = spill_pread(r->fd[s], hash[s], n * sizeof(sdf_diff_hash),
-				 r->base[s]);
+		                 r->base[s]);
 		if (rc == 0)
 			rc = spill_pread(side_indent_fd(r->side[s]), indent[s],
-					 n, side_indent_base(r->side[s]));
+			                 n, side_indent_base(r->side[s]));
 		cs[s].hash = hash[s];
 		cs[s].indent = indent[s];
 		cs[s].chg = r->chg[s];
@@ -762,8 +760,8 @@ static int emit_ranges(run *r, const sdf_diff_lines_options *opts)
 	if (rc == 0) {
 		compact_changes(&cs[0], &cs[1]);
 		compact_changes(&cs[1], &cs[0]);
-		rc = compact_emit(&cs[0], &cs[1], opts->range_cb,
-				  opts->payload);
+		rc =
+		    compact_emit(&cs[0], &cs[1], opts->range_cb, opts->payload);
 	}
 	for (int s = 0; s < 2; s++) {
 		sdf_free(hash[s]);
@@ -798,8 +796,8 @@ static void run_shed(run *r)
 }
 
 int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
-		   const sdf_diff_side *new_side,
-		   const sdf_diff_lines_options *opts)
+                   const sdf_diff_side *new_side,
+                   const sdf_diff_lines_options *opts)
 {
 	run *r = NULL;
 	uint64_t chg[2] = {0, 0};
@@ -828,13 +826,13 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 			r->mlim[s] = MULTIMATCH_MAX;
 	}
 	r->budget = opts && opts->work_budget ? opts->work_budget
-					      : SDF_DIFF_WORK_BUDGET_DEFAULT;
+	                                      : SDF_DIFF_WORK_BUDGET_DEFAULT;
 	r->dir = opts ? opts->spill_dir : NULL;
 	r->threads = (!opts || opts->threads != 1) &&
-		     r->n[0] + r->n[1] >= THREADS_MIN_LINES;
+	             r->n[0] + r->n[1] >= THREADS_MIN_LINES;
 	if (r->budget < SDF_DIFF_WORK_BUDGET_MIN) {
 		rc = sdf_error_set(SDF_EINVAL, "work budget under %u bytes",
-				   SDF_DIFF_WORK_BUDGET_MIN);
+		                   SDF_DIFF_WORK_BUDGET_MIN);
 		goto done;
 	}
 
@@ -880,8 +878,8 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 		}
 	}
 	rc = myers_count(&chg[0], &chg[1], &exact, r->keep[0].fd, r->kept[0],
-			 r->keep[1].fd, r->kept[1], r->budget, r->mark[0],
-			 r->mark[1]);
+	                 r->keep[1].fd, r->kept[1], r->budget, r->mark[0],
+	                 r->mark[1]);
 	if (rc < 0)
 		goto done;
 	out->deletions = r->discarded[0] + chg[0];

@@ -60,7 +60,7 @@ static uint32_t seq_miss(seq *s, int64_t i)
 		if (cnt > BLOCK_RECS)
 			cnt = BLOCK_RECS;
 		rc = spill_pread(s->fd, dst, (size_t)cnt * sizeof(*dst),
-				 (s->base + (uint64_t)first) * sizeof(*dst));
+		                 (s->base + (uint64_t)first) * sizeof(*dst));
 		if (rc < 0) {
 			s->err = rc;
 			s->tags[slot] = -1;
@@ -131,7 +131,7 @@ static const uint32_t *seq_run_back(seq *s, int64_t i, int64_t *avail)
 
 /* Caches the sequence within bytes; everything when it fits. */
 static int seq_open(seq *s, int fd, uint64_t base, int64_t n, size_t bytes,
-		    uint32_t bad)
+                    uint32_t bad)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
@@ -145,13 +145,13 @@ static int seq_open(seq *s, int fd, uint64_t base, int64_t n, size_t bytes,
 		if (!s->all)
 			return SDF_EBUDGET;
 		return spill_pread(fd, s->all, (size_t)n * sizeof(uint32_t),
-				   base * sizeof(uint32_t));
+		                   base * sizeof(uint32_t));
 	}
 	s->nslots = 2;
 	while ((size_t)s->nslots * 2 * BLOCK_RECS * sizeof(uint32_t) <= bytes)
 		s->nslots *= 2;
-	s->blocks = sdf_malloc((size_t)(s->nslots * BLOCK_RECS) *
-			       sizeof(uint32_t));
+	s->blocks =
+	    sdf_malloc((size_t)(s->nslots * BLOCK_RECS) * sizeof(uint32_t));
 	s->tags = sdf_malloc((size_t)s->nslots * sizeof(int64_t));
 	if (!s->blocks || !s->tags)
 		return SDF_EBUDGET;
@@ -197,8 +197,8 @@ typedef struct {
 	int min_lo, min_hi;
 } cut;
 
-#define KF(d) (sv->fwd.v[(d) - sv->fwd.centre + sv->fwd.half])
-#define KB(d) (sv->bwd.v[(d) - sv->bwd.centre + sv->bwd.half])
+#define KF(d) (sv->fwd.v[(d)-sv->fwd.centre + sv->fwd.half])
+#define KB(d) (sv->bwd.v[(d)-sv->bwd.centre + sv->bwd.half])
 
 static inline int same(solver *sv, int64_t i1, int64_t i2)
 {
@@ -210,7 +210,7 @@ static inline int same(solver *sv, int64_t i1, int64_t i2)
  * a snake walked a block of records at a time.
  */
 static int64_t snake_down(solver *sv, int64_t i1, int64_t i2, int64_t lim1,
-			  int64_t lim2)
+                          int64_t lim2)
 {
 	int64_t start = i1;
 
@@ -238,7 +238,7 @@ static int64_t snake_down(solver *sv, int64_t i1, int64_t i2, int64_t lim1,
 
 /* How far the lines before (i1, i2) stay equal, down to off1 and off2. */
 static int64_t snake_up(solver *sv, int64_t i1, int64_t i2, int64_t off1,
-			int64_t off2)
+                        int64_t off2)
 {
 	int64_t start = i1;
 
@@ -280,8 +280,8 @@ static int kv_reserve(solver *sv, int64_t half)
 	if (bytes > sv->kv_budget)
 		return OVER_WORK_BUDGET;
 	for (int k = 0; k < 2; k++) {
-		int64_t *nv = sdf_malloc((size_t)(2 * want + 1) *
-					 sizeof(int64_t));
+		int64_t *nv =
+		    sdf_malloc((size_t)(2 * want + 1) * sizeof(int64_t));
 
 		if (!nv)
 			return SDF_EBUDGET;
@@ -297,7 +297,7 @@ static int kv_reserve(solver *sv, int64_t half)
 
 /* The furthest reaching path, when the search has cost too much. */
 static void cut_at_furthest(solver *sv, const box *bx, int64_t fmin,
-			    int64_t fmax, int64_t bmin, int64_t bmax, cut *c)
+                            int64_t fmax, int64_t bmin, int64_t bmax, cut *c)
 {
 	int64_t fsum = -1, fi1 = -1, bsum = INT64_MAX, bi1 = INT64_MAX;
 	int64_t d, i1, i2;
@@ -341,8 +341,8 @@ static void cut_at_furthest(solver *sv, const box *bx, int64_t fmin,
 
 /* A guessed split at a long snake, once the cost passed the trigger. */
 static int cut_at_snake(solver *sv, const box *bx, int64_t ec, int64_t fmid,
-			int64_t fmin, int64_t fmax, int64_t bmid, int64_t bmin,
-			int64_t bmax, cut *c)
+                        int64_t fmin, int64_t fmax, int64_t bmid, int64_t bmin,
+                        int64_t bmax, cut *c)
 {
 	int64_t best = 0, d, i1, i2, v, dd, k;
 
@@ -476,7 +476,7 @@ static int split(solver *sv, const box *bx, cut *c)
 			continue;
 		if (long_snake && ec > SNAKE_HEUR_COST &&
 		    cut_at_snake(sv, bx, ec, fmid, fmin, fmax, bmid, bmin, bmax,
-				 c))
+		                 c))
 			return 0;
 		if (ec >= sv->cost_cutoff) {
 			cut_at_furthest(sv, bx, fmin, fmax, bmin, bmax, c);
@@ -486,7 +486,7 @@ static int split(solver *sv, const box *bx, cut *c)
 }
 
 static int push(solver *sv, int64_t off1, int64_t lim1, int64_t off2,
-		int64_t lim2, int need_min)
+                int64_t lim2, int need_min)
 {
 	box *b;
 
@@ -551,7 +551,7 @@ static int solve(solver *sv, int64_t n1, int64_t n2)
 
 /* Common head and tail of two id spills, read a chunk at a time. */
 static int trim_common(uint64_t *head, uint64_t *tail, int fd1, uint64_t n1,
-		       int fd2, uint64_t n2)
+                       int fd2, uint64_t n2)
 {
 	uint64_t lim = n1 < n2 ? n1 : n2, h = 0, t = 0;
 	uint32_t *x, *y;
@@ -565,8 +565,8 @@ static int trim_common(uint64_t *head, uint64_t *tail, int fd1, uint64_t n1,
 		goto done;
 	}
 	while (rc == 0 && !differ && h < lim) {
-		size_t k, n = lim - h < TRIM_CHUNK ? (size_t)(lim - h)
-						  : TRIM_CHUNK;
+		size_t k,
+		    n = lim - h < TRIM_CHUNK ? (size_t)(lim - h) : TRIM_CHUNK;
 
 		if ((rc = spill_pread(fd1, x, n * 4, h * 4)) < 0 ||
 		    (rc = spill_pread(fd2, y, n * 4, h * 4)) < 0)
@@ -598,8 +598,8 @@ done:
 }
 
 int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
-		uint64_t n_old, int fd_new, uint64_t n_new, size_t budget,
-		unsigned char *mark_old, unsigned char *mark_new)
+                uint64_t n_old, int fd_new, uint64_t n_new, size_t budget,
+                unsigned char *mark_old, unsigned char *mark_new)
 {
 	solver sv;
 	uint64_t head, tail, m1, m2;
@@ -646,7 +646,7 @@ int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
 	rc = seq_open(&sv.s1, fd_old, head, (int64_t)m1, cache, UINT32_MAX);
 	if (rc == 0)
 		rc = seq_open(&sv.s2, fd_new, head, (int64_t)m2, cache,
-			      UINT32_MAX - 1);
+		              UINT32_MAX - 1);
 	if (rc == 0)
 		rc = solve(&sv, (int64_t)m1, (int64_t)m2);
 	if (rc == OVER_WORK_BUDGET) {

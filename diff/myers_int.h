@@ -21,7 +21,7 @@
  * the changed lines' bytes are set to 1 (meaningful only when exact).
  */
 int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
-		uint64_t n_old, int fd_new, uint64_t n_new, size_t budget,
-		unsigned char *mark_old, unsigned char *mark_new);
+                uint64_t n_old, int fd_new, uint64_t n_new, size_t budget,
+                unsigned char *mark_old, unsigned char *mark_new);
 
 #endif

@@ -35,7 +35,10 @@ typedef struct {
 	const char *spill_dir;
 } sdf_diff_side_options;
 
-#define SDF_DIFF_SIDE_OPTIONS_INIT {NULL}
+#define SDF_DIFF_SIDE_OPTIONS_INIT                                             \
+	{                                                                      \
+		NULL                                                           \
+	}
 
 typedef struct {
 	uint64_t bytes;
@@ -118,7 +121,10 @@ typedef struct {
 	unsigned threads;
 } sdf_diff_lines_options;
 
-#define SDF_DIFF_LINES_OPTIONS_INIT {0, NULL, NULL, NULL, 0}
+#define SDF_DIFF_LINES_OPTIONS_INIT                                            \
+	{                                                                      \
+		0, NULL, NULL, NULL, 0                                         \
+	}
 
 typedef struct {
 	/* Lines added (new side) and deleted (old side), as git's numstat. */
@@ -141,7 +147,7 @@ typedef struct {
  * finished sides. opts may be NULL.
  */
 int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
-		   const sdf_diff_side *new_side,
-		   const sdf_diff_lines_options *opts);
+                   const sdf_diff_side *new_side,
+                   const sdf_diff_lines_options *opts);
 
 #endif

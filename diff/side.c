@@ -34,7 +34,7 @@ struct sdf_diff_side {
 	spill indents; /* a byte per line: its indent, SDF_DIFF_BLANK_LINE */
 	uint64_t out_base, indents_base; /* where they start (saved sides) */
 	uint64_t spilled;                /* records in out */
-	int indent;    /* of the current line so far */
+	int indent;                      /* of the current line so far */
 	int indent_done;
 	uint64_t bytes;
 	uint64_t records;
@@ -65,10 +65,10 @@ int sdf_diff_side_new(sdf_diff_side **out, const sdf_diff_side_options *opts)
 	side->indents.fd = -1;
 	XXH3_128bits_reset(&side->all_state);
 	rc = spill_open(&side->out, opts ? opts->spill_dir : NULL,
-			SIDE_SPILL_BUF);
+	                SIDE_SPILL_BUF);
 	if (rc == 0)
 		rc = spill_open(&side->indents, opts ? opts->spill_dir : NULL,
-				SIDE_INDENT_BUF);
+		                SIDE_INDENT_BUF);
 	if (rc < 0) {
 		spill_close(&side->out);
 		sdf_free(raw);
@@ -89,7 +89,7 @@ static inline int git_space(unsigned char c)
  * space, tabs to the next multiple of 8, other whitespace ignored, capped.
  */
 static void measure_indent(sdf_diff_side *side, const unsigned char *p,
-			   size_t n)
+                           size_t n)
 {
 	for (size_t i = 0; i < n && !side->indent_done; i++) {
 		if (!git_space(p[i]))
@@ -112,7 +112,7 @@ static int emit(sdf_diff_side *side, XXH128_hash_t h)
 	int rc;
 
 	ind = side->indent_done ? (unsigned char)side->indent
-				: SDF_DIFF_BLANK_LINE;
+	                        : SDF_DIFF_BLANK_LINE;
 	side->indent = 0;
 	side->indent_done = 0;
 	side->records++;
@@ -133,7 +133,7 @@ int sdf_diff_side_feed(sdf_diff_side *side, const void *buf, size_t len)
 
 	if (side->finished || side->failed)
 		return sdf_error_set(SDF_EINVAL, "feeding a %s diff side",
-				     side->failed ? "failed" : "finished");
+		                     side->failed ? "failed" : "finished");
 	if (len == 0)
 		return 0;
 	if (side->bytes < BINARY_PROBE_BYTES) {
@@ -187,7 +187,8 @@ int sdf_diff_side_finish(sdf_diff_side *side)
 	if (side->finished)
 		return 0;
 	if (side->failed)
-		return sdf_error_set(SDF_EINVAL, "finishing a failed diff side");
+		return sdf_error_set(SDF_EINVAL,
+		                     "finishing a failed diff side");
 	if (side->in_line) {
 		h = XXH3_128bits_digest(&side->line_state);
 		side->in_line = 0;
@@ -288,7 +289,7 @@ static int write_all(int fd, const void *p, size_t n)
 			if (errno == EINTR)
 				continue;
 			return sdf_error_set_errno(SDF_EIO, errno,
-						   "cannot save a diff side");
+			                           "cannot save a diff side");
 		}
 		c += w;
 		n -= (size_t)w;
@@ -298,7 +299,7 @@ static int write_all(int fd, const void *p, size_t n)
 
 /* Copies n bytes at off of from_fd to fd, a chunk at a time. */
 static int copy_out(int fd, int from_fd, uint64_t off, uint64_t n,
-		    unsigned char *buf)
+                    unsigned char *buf)
 {
 	int rc = 0;
 
@@ -328,7 +329,7 @@ int sdf_diff_side_save(const sdf_diff_side *side, int fd)
 	memcpy(h.magic, SAVED_MAGIC, sizeof(SAVED_MAGIC));
 	h.version = SAVED_VERSION;
 	h.flags = (side->binary ? SAVED_BINARY : 0) |
-		  (side->bytes && side->last != '\n' ? SAVED_NO_EOL : 0);
+	          (side->bytes && side->last != '\n' ? SAVED_NO_EOL : 0);
 	h.bytes = side->bytes;
 	h.lines = side->records;
 	h.records = recs;
@@ -340,10 +341,10 @@ int sdf_diff_side_save(const sdf_diff_side *side, int fd)
 	rc = write_all(fd, &h, sizeof(h));
 	if (rc == 0)
 		rc = copy_out(fd, side->out.fd, side->out_base,
-			      recs * sizeof(sdf_diff_hash), buf);
+		              recs * sizeof(sdf_diff_hash), buf);
 	if (rc == 0)
 		rc = copy_out(fd, side->indents.fd, side->indents_base, recs,
-			      buf);
+		              buf);
 	sdf_free(buf);
 	return rc;
 }
@@ -360,13 +361,12 @@ int sdf_diff_side_open_saved(sdf_diff_side **out, int fd, uint64_t offset)
 	*out = NULL;
 	if ((rc = spill_pread(fd, &h, sizeof(h), offset)) < 0)
 		return rc == SDF_ECORRUPT
-			       ? sdf_error_set(SDF_ECORRUPT,
-					       "saved diff side truncated")
-			       : rc;
+		           ? sdf_error_set(SDF_ECORRUPT,
+		                           "saved diff side truncated")
+		           : rc;
 	if (memcmp(h.magic, SAVED_MAGIC, sizeof(SAVED_MAGIC)) ||
 	    h.version != SAVED_VERSION ||
-	    (h.flags & ~(SAVED_BINARY | SAVED_NO_EOL)) ||
-	    h.records > h.lines ||
+	    (h.flags & ~(SAVED_BINARY | SAVED_NO_EOL)) || h.records > h.lines ||
 	    (!(h.flags & SAVED_BINARY) && h.records != h.lines) ||
 	    h.records > UINT64_MAX / 32)
 		return sdf_error_set(SDF_ECORRUPT, "not a saved diff side");

@@ -34,18 +34,16 @@ static int open_unlinked(const char *dir)
 	if (fd >= 0)
 		return fd;
 	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-		return sdf_error_set_errno(SDF_EIO, errno,
-					   "cannot create a spill file in %s",
-					   dir);
+		return sdf_error_set_errno(
+		    SDF_EIO, errno, "cannot create a spill file in %s", dir);
 #endif
 	n = snprintf(path, sizeof(path), "%s/sdf-spill-XXXXXX", dir);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return sdf_error_set(SDF_EINVAL, "spill directory too long");
 	fd = mkstemp(path);
 	if (fd < 0)
-		return sdf_error_set_errno(SDF_EIO, errno,
-					   "cannot create a spill file in %s",
-					   dir);
+		return sdf_error_set_errno(
+		    SDF_EIO, errno, "cannot create a spill file in %s", dir);
 	unlink(path);
 	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
 		close(fd);
@@ -91,7 +89,7 @@ int spill_pwrite(int fd, const void *p, size_t n, uint64_t off)
 			if (errno == EINTR)
 				continue;
 			return sdf_error_set_errno(SDF_EIO, errno,
-						   "cannot write a spill file");
+			                           "cannot write a spill file");
 		}
 		c += w;
 		n -= (size_t)w;
@@ -111,11 +109,11 @@ int spill_pread(int fd, void *p, size_t n, uint64_t off)
 			if (errno == EINTR)
 				continue;
 			return sdf_error_set_errno(SDF_EIO, errno,
-						   "cannot read a spill file");
+			                           "cannot read a spill file");
 		}
 		if (r == 0)
-			return sdf_error_set(SDF_ECORRUPT,
-					     "spill file shorter than expected");
+			return sdf_error_set(
+			    SDF_ECORRUPT, "spill file shorter than expected");
 		c += r;
 		n -= (size_t)r;
 		off += (uint64_t)r;
@@ -174,7 +172,7 @@ void spill_close(spill *s)
 }
 
 int rec_reader_open(rec_reader *r, int fd, uint64_t base, uint64_t from,
-		    uint64_t to, int backwards, size_t bufbytes)
+                    uint64_t to, int backwards, size_t bufbytes)
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = fd;
@@ -208,7 +206,7 @@ static int reader_fill(rec_reader *r)
 	n = left < r->cap ? (size_t)left : r->cap;
 	start = r->backwards ? r->next - n : r->next;
 	rc = spill_pread(r->fd, r->buf, n * sizeof(sdf_diff_hash),
-			 r->base + start * sizeof(sdf_diff_hash));
+	                 r->base + start * sizeof(sdf_diff_hash));
 	if (rc < 0)
 		return rc;
 	r->len = n;

@@ -35,7 +35,7 @@ fail:
 }
 
 int dt_diff(sdf_diff_lines_result *res, const void *a, size_t alen,
-	    const void *b, size_t blen, const sdf_diff_lines_options *opts)
+            const void *b, size_t blen, const sdf_diff_lines_options *opts)
 {
 	sdf_diff_side *sa = NULL, *sb = NULL;
 	int rc;
@@ -49,11 +49,11 @@ int dt_diff(sdf_diff_lines_result *res, const void *a, size_t alen,
 	return rc;
 }
 
-int dt_git_numstat(const char *dir, const char *a, const char *b,
-		   uint64_t *add, uint64_t *del)
+int dt_git_numstat(const char *dir, const char *a, const char *b, uint64_t *add,
+                   uint64_t *del)
 {
-	char *argv[] = {"git", "diff", "--no-index", "--numstat",
-			(char *)a, (char *)b, NULL};
+	char *argv[] = {"git",     "diff",    "--no-index", "--numstat",
+	                (char *)a, (char *)b, NULL};
 	unsigned long long x = 0, y = 0;
 	tu_result res;
 	int rc = 0;
@@ -64,7 +64,7 @@ int dt_git_numstat(const char *dir, const char *a, const char *b,
 	*add = *del = 0;
 	tu_run(&res, dir, argv);
 	cr_assert(res.status == 0 || res.status == 1, "git failed: %s",
-		  res.err);
+	          res.err);
 	if (res.out_len == 0) {
 		tu_result_dispose(&res);
 		return 0;
@@ -73,7 +73,7 @@ int dt_git_numstat(const char *dir, const char *a, const char *b,
 		rc = 1;
 	} else {
 		cr_assert(sscanf(res.out, "%llu\t%llu\t", &x, &y) == 2,
-			  "unexpected git output: %s", res.out);
+		          "unexpected git output: %s", res.out);
 		*add = x;
 		*del = y;
 	}
@@ -83,9 +83,9 @@ int dt_git_numstat(const char *dir, const char *a, const char *b,
 
 char *dt_git_patch(const char *dir, const char *a, const char *b)
 {
-	char *argv[] = {"git",	      "diff",	   "--no-index", "--no-color",
-			"--no-ext-diff", "-U3", (char *)a, (char *)b,
-			NULL};
+	char *argv[] = {"git",        "diff",          "--no-index",
+	                "--no-color", "--no-ext-diff", "-U3",
+	                (char *)a,    (char *)b,       NULL};
 	tu_result res;
 	char *out;
 
@@ -93,7 +93,7 @@ char *dt_git_patch(const char *dir, const char *a, const char *b)
 	setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
 	tu_run(&res, dir, argv);
 	cr_assert(res.status == 0 || res.status == 1, "git failed: %s",
-		  res.err);
+	          res.err);
 	out = res.out;
 	res.out = NULL;
 	tu_result_dispose(&res);

@@ -12,7 +12,7 @@ static void random_text(dt_buf *b, dt_rng *rng, size_t n, size_t k)
 {
 	for (size_t i = 0; i < n; i++)
 		dt_buf_addf(b, "l%llu\n",
-			    (unsigned long long)dt_rng_below(rng, k));
+		            (unsigned long long)dt_rng_below(rng, k));
 }
 
 /* A pair with scattered edits, some of them moving duplicated lines. */
@@ -62,7 +62,7 @@ Test(diff_budget, tiny_work_budget_gives_the_same_counts)
 	}
 	/* The sides' own buffers come on top of the work budget. */
 	cr_assert_leq(sdf_alloc_peak() - base,
-		      SDF_DIFF_WORK_BUDGET_MIN + (512u << 10));
+	              SDF_DIFF_WORK_BUDGET_MIN + (512u << 10));
 	dt_buf_dispose(&a);
 	dt_buf_dispose(&b);
 }
@@ -93,7 +93,7 @@ Test(diff_budget, myers_over_budget_is_flagged, .timeout = 120)
 	random_text(&b, &rng, n, n / 2);
 	o.work_budget = SDF_DIFF_WORK_BUDGET_MIN;
 	cr_assert_eq(dt_diff(&res, a.p, a.len, b.p, b.len, &o), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	cr_assert_not(res.exact);
 	cr_assert_gt(res.additions, 0);
 	cr_assert_gt(res.deletions, 0);
@@ -122,14 +122,14 @@ Test(diff_budget, every_allocation_failure_is_clean)
 		uint64_t made = sdf_alloc_count_since_arm();
 		sdf_alloc_fail_at(0);
 		cr_assert_eq(sdf_alloc_live(), base, "leak after failure %llu",
-			     (unsigned long long)nth);
+		             (unsigned long long)nth);
 		if (made < nth) {
 			/* The armed failure was never reached: done. */
 			cr_assert_eq(rc, 0);
 			break;
 		}
 		cr_assert_eq(rc, SDF_EBUDGET, "failure %llu gave %d (%s)",
-			     (unsigned long long)nth, rc, sdf_error_last());
+		             (unsigned long long)nth, rc, sdf_error_last());
 		failures++;
 	}
 	cr_assert_eq(res.additions, want.additions);

@@ -51,8 +51,8 @@ static void generate(const char *path, int shape, int turn, size_t mib)
 
 		if (shape == 0) {
 			n = snprintf(line, sizeof(line),
-				     "turn %d line %08zu %016llx\n", turn, i,
-				     (unsigned long long)dt_rng_next(&rng));
+			             "turn %d line %08zu %016llx\n", turn, i,
+			             (unsigned long long)dt_rng_next(&rng));
 		} else {
 			uint64_t r = dt_rng_below(&edit, 10000);
 
@@ -62,16 +62,16 @@ static void generate(const char *path, int shape, int turn, size_t mib)
 				n = snprintf(line, sizeof(line), "  }\n");
 			else
 				n = snprintf(line, sizeof(line),
-					     "  entry_%08zu: value %zu\n", i,
-					     i * 7 % 1000);
+				             "  entry_%08zu: value %zu\n", i,
+				             i * 7 % 1000);
 			if (turn > 1) {
 				if (r < 40) {
 					n = snprintf(line, sizeof(line),
-						     "  entry_%08zu: turn %d\n",
-						     i, turn);
+					             "  entry_%08zu: turn %d\n",
+					             i, turn);
 				} else if (r < 70) {
 					total += (size_t)fprintf(
-						f, "  inserted %zu\n", i);
+					    f, "  inserted %zu\n", i);
 				} else if (r < 100) {
 					continue;
 				} else if (r < 105) {
@@ -116,8 +116,8 @@ static void child_diff(child_result *out, const char *a, const char *b)
 
 			rc = fd < 0 ? -1 : sdf_diff_side_new(&side[s], NULL);
 			while (rc == 0 && (n = read(fd, buf, sizeof(buf))) > 0)
-				rc = sdf_diff_side_feed(side[s], buf,
-							(size_t)n);
+				rc =
+				    sdf_diff_side_feed(side[s], buf, (size_t)n);
 			if (rc == 0)
 				rc = sdf_diff_side_finish(side[s]);
 			if (fd >= 0)
@@ -127,11 +127,11 @@ static void child_diff(child_result *out, const char *a, const char *b)
 			rc = sdf_diff_lines(&res, side[0], side[1], NULL);
 		if (rc == 0)
 			snprintf(msg, sizeof(msg), "%llu %llu %d",
-				 (unsigned long long)res.additions,
-				 (unsigned long long)res.deletions, res.exact);
+			         (unsigned long long)res.additions,
+			         (unsigned long long)res.deletions, res.exact);
 		else
 			snprintf(msg, sizeof(msg), "error %d %s", rc,
-				 sdf_error_last());
+			         sdf_error_last());
 		if (write(p[1], msg, strlen(msg)) < 0)
 			_exit(2);
 		_exit(rc == 0 ? 0 : 1);
@@ -142,10 +142,9 @@ static void child_diff(child_result *out, const char *a, const char *b)
 	while (wait4(pid, &st, 0, &ru) < 0 && errno == EINTR)
 		;
 	cr_assert(n > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "child failed: %s", msg);
-	cr_assert_eq(sscanf(msg, "%llu %llu %d", &out->add, &out->del,
-			    &out->exact),
-		     3);
+	          "child failed: %s", msg);
+	cr_assert_eq(
+	    sscanf(msg, "%llu %llu %d", &out->add, &out->del, &out->exact), 3);
 	out->maxrss_kb = ru.ru_maxrss;
 }
 
@@ -161,15 +160,15 @@ static void check_shape(int shape, size_t old_mib, size_t new_mib)
 	child_diff(&got, a, b);
 	cr_assert_eq(dt_git_numstat(dir, "old", "new", &add, &del), 0);
 	cr_log_info("shape %d: %llu %llu, peak RSS %ld KiB", shape, got.add,
-		    got.del, got.maxrss_kb);
+	            got.del, got.maxrss_kb);
 	cr_assert(got.exact);
 	cr_assert(got.add == add && got.del == del,
-		  "git %llu %llu, ours %llu %llu", (unsigned long long)add,
-		  (unsigned long long)del, got.add, got.del);
+	          "git %llu %llu, ours %llu %llu", (unsigned long long)add,
+	          (unsigned long long)del, got.add, got.del);
 	cr_assert_gt(add + del, 0);
 	if (CHECK_RSS)
 		cr_assert_leq(got.maxrss_kb, RSS_CAP_KB, "peak RSS %ld KiB",
-			      got.maxrss_kb);
+		              got.maxrss_kb);
 	tu_rm_rf(dir);
 	free(a);
 	free(b);

@@ -70,7 +70,7 @@ static void lines_insert(lines *l, size_t at, int x)
 
 /* b := a with edits: deletions, insertions, replacements, block moves. */
 static void lines_edit(lines *b, const lines *a, dt_rng *rng, size_t k,
-		       size_t edits)
+                       size_t edits)
 {
 	b->v = malloc((a->n + edits * 9 + 1) * sizeof(int));
 	b->n = a->n;
@@ -82,13 +82,13 @@ static void lines_edit(lines *b, const lines *a, dt_rng *rng, size_t k,
 		if (op < 3 && b->n) {
 			at = (size_t)dt_rng_below(rng, b->n);
 			memmove(b->v + at, b->v + at + 1,
-				(b->n - at - 1) * sizeof(int));
+			        (b->n - at - 1) * sizeof(int));
 			b->n--;
 		} else if (op < 6) {
 			lines_insert(b, at, (int)dt_rng_below(rng, k));
 		} else if (op < 8 && b->n) {
 			b->v[dt_rng_below(rng, b->n)] =
-				(int)dt_rng_below(rng, k);
+			    (int)dt_rng_below(rng, k);
 		} else if (b->n > 2) {
 			/* Move a block of up to 8 lines elsewhere. */
 			int blk[8];
@@ -99,7 +99,7 @@ static void lines_edit(lines *b, const lines *a, dt_rng *rng, size_t k,
 				len = b->n - from;
 			memcpy(blk, b->v + from, len * sizeof(int));
 			memmove(b->v + from, b->v + from + len,
-				(b->n - from - len) * sizeof(int));
+			        (b->n - from - len) * sizeof(int));
 			b->n -= len;
 			at = (size_t)dt_rng_below(rng, b->n + 1);
 			for (size_t i = 0; i < len; i++)
@@ -109,7 +109,7 @@ static void lines_edit(lines *b, const lines *a, dt_rng *rng, size_t k,
 }
 
 static void render(dt_buf *out, const lines *l, const alphabet *al,
-		   int drop_last_newline)
+                   int drop_last_newline)
 {
 	out->len = 0;
 	dt_buf_add(out, "", 0);
@@ -163,8 +163,8 @@ static size_t lcs(const split *x, const split *y)
 			if (line_eq(x, i - 1, y, j - 1))
 				cur[j] = prev[j - 1] + 1;
 			else
-				cur[j] = prev[j] > cur[j - 1] ? prev[j]
-							      : cur[j - 1];
+				cur[j] =
+				    prev[j] > cur[j - 1] ? prev[j] : cur[j - 1];
 		}
 		size_t *t = prev;
 		prev = cur;
@@ -230,30 +230,26 @@ static void run_campaign(const campaign *c)
 		alphabet al;
 		lines la, lb;
 		size_t k = c->alphabet_min +
-			   (size_t)dt_rng_below(&rng, c->alphabet_max -
-							      c->alphabet_min +
-							      1);
-		size_t na = c->min_lines +
-			    (size_t)dt_rng_below(&rng, c->max_lines -
-							       c->min_lines +
-							       1);
+		           (size_t)dt_rng_below(&rng, c->alphabet_max -
+		                                          c->alphabet_min + 1);
+		size_t na =
+		    c->min_lines +
+		    (size_t)dt_rng_below(&rng, c->max_lines - c->min_lines + 1);
 		sdf_diff_lines_result res;
 		uint64_t gadd, gdel;
 
 		alphabet_make(&al, &rng, k);
 		lines_random(&la, &rng, na, k);
 		if (!c->no_fresh && dt_rng_below(&rng, 6) == 0)
-			lines_random(&lb, &rng,
-				     (size_t)dt_rng_below(&rng,
-							  c->max_lines + 1),
-				     k);
+			lines_random(
+			    &lb, &rng,
+			    (size_t)dt_rng_below(&rng, c->max_lines + 1), k);
 		else
-			lines_edit(&lb, &la, &rng, k,
-				   c->edits_min +
-					   (size_t)dt_rng_below(
-						   &rng, c->edits_max -
-								 c->edits_min +
-								 1));
+			lines_edit(
+			    &lb, &la, &rng, k,
+			    c->edits_min +
+			        (size_t)dt_rng_below(
+			            &rng, c->edits_max - c->edits_min + 1));
 		render(&a, &la, &al, dt_rng_below(&rng, 5) == 0);
 		render(&b, &lb, &al, dt_rng_below(&rng, 5) == 0);
 		tu_write(dir, "a", a.p, a.len, 0644);
@@ -261,15 +257,15 @@ static void run_campaign(const campaign *c)
 
 		cr_assert_eq(dt_git_numstat(dir, "a", "b", &gadd, &gdel), 0);
 		cr_assert_eq(dt_diff(&res, a.p, a.len, b.p, b.len, &o), 0,
-			     "pair %zu: %s", it, sdf_error_last());
+		             "pair %zu: %s", it, sdf_error_last());
 		cr_assert(res.exact, "pair %zu not exact", it);
 		cr_assert(res.additions == gadd && res.deletions == gdel,
-			  "seed %llu pair %zu (%zu and %zu lines): git %llu "
-			  "%llu, ours %llu %llu",
-			  (unsigned long long)c->seed, it, la.n, lb.n,
-			  (unsigned long long)gadd, (unsigned long long)gdel,
-			  (unsigned long long)res.additions,
-			  (unsigned long long)res.deletions);
+		          "seed %llu pair %zu (%zu and %zu lines): git %llu "
+		          "%llu, ours %llu %llu",
+		          (unsigned long long)c->seed, it, la.n, lb.n,
+		          (unsigned long long)gadd, (unsigned long long)gdel,
+		          (unsigned long long)res.additions,
+		          (unsigned long long)res.deletions);
 		nonzero += gadd + gdel > 0;
 
 		if (c->check_lcs) {
@@ -282,10 +278,10 @@ static void run_campaign(const campaign *c)
 			minimal = sa.n + sb.n - 2 * common;
 			cr_assert_geq(res.additions + res.deletions, minimal);
 			cr_assert_eq(res.deletions - (sa.n - common),
-				     res.additions - (sb.n - common));
+			             res.additions - (sb.n - common));
 			if (!has_multimatch(&sa, &sb)) {
 				cr_assert_eq(res.additions + res.deletions,
-					     minimal, "pair %zu", it);
+				             minimal, "pair %zu", it);
 				equal_lcs++;
 			}
 			free(sa.p);
@@ -308,18 +304,26 @@ static void run_campaign(const campaign *c)
 
 Test(diff_git, small_pairs_with_many_duplicates)
 {
-	campaign c = {.pairs = 400, .max_lines = 40, .alphabet_min = 1,
-		      .alphabet_max = 12, .edits_max = 10, .check_lcs = 1,
-		      .seed = 1};
+	campaign c = {.pairs = 400,
+	              .max_lines = 40,
+	              .alphabet_min = 1,
+	              .alphabet_max = 12,
+	              .edits_max = 10,
+	              .check_lcs = 1,
+	              .seed = 1};
 
 	run_campaign(&c);
 }
 
 Test(diff_git, small_pairs_with_few_duplicates)
 {
-	campaign c = {.pairs = 200, .max_lines = 60, .alphabet_min = 20,
-		      .alphabet_max = 200, .edits_max = 15, .check_lcs = 1,
-		      .seed = 2};
+	campaign c = {.pairs = 200,
+	              .max_lines = 60,
+	              .alphabet_min = 20,
+	              .alphabet_max = 200,
+	              .edits_max = 15,
+	              .check_lcs = 1,
+	              .seed = 2};
 
 	run_campaign(&c);
 }
@@ -327,8 +331,12 @@ Test(diff_git, small_pairs_with_few_duplicates)
 /* Thousands of lines: multimatch discards, the snake heuristic, cutoffs. */
 Test(diff_git, medium_pairs)
 {
-	campaign c = {.pairs = 60, .max_lines = 6000, .alphabet_min = 3,
-		      .alphabet_max = 3000, .edits_max = 1500, .seed = 3};
+	campaign c = {.pairs = 60,
+	              .max_lines = 6000,
+	              .alphabet_min = 3,
+	              .alphabet_max = 3000,
+	              .edits_max = 1500,
+	              .seed = 3};
 
 	run_campaign(&c);
 }
@@ -339,10 +347,15 @@ Test(diff_git, medium_pairs)
  */
 Test(diff_git, snake_heuristic_pairs)
 {
-	campaign c = {.pairs = 12, .min_lines = 6000, .max_lines = 9000,
-		      .alphabet_min = 1000, .alphabet_max = 2000,
-		      .edits_min = 600, .edits_max = 1400, .no_fresh = 1,
-		      .seed = 5};
+	campaign c = {.pairs = 12,
+	              .min_lines = 6000,
+	              .max_lines = 9000,
+	              .alphabet_min = 1000,
+	              .alphabet_max = 2000,
+	              .edits_min = 600,
+	              .edits_max = 1400,
+	              .no_fresh = 1,
+	              .seed = 5};
 
 	run_campaign(&c);
 }
@@ -350,10 +363,16 @@ Test(diff_git, snake_heuristic_pairs)
 /* A middle far larger than the tiny budget's cache: read from the spill. */
 Test(diff_git, large_middle_tiny_budget)
 {
-	campaign c = {.pairs = 3, .min_lines = 60000, .max_lines = 80000,
-		      .alphabet_min = 15000, .alphabet_max = 30000,
-		      .edits_min = 300, .edits_max = 3000, .no_fresh = 1,
-		      .work_budget = SDF_DIFF_WORK_BUDGET_MIN, .seed = 6};
+	campaign c = {.pairs = 3,
+	              .min_lines = 60000,
+	              .max_lines = 80000,
+	              .alphabet_min = 15000,
+	              .alphabet_max = 30000,
+	              .edits_min = 300,
+	              .edits_max = 3000,
+	              .no_fresh = 1,
+	              .work_budget = SDF_DIFF_WORK_BUDGET_MIN,
+	              .seed = 6};
 
 	run_campaign(&c);
 }
@@ -361,9 +380,13 @@ Test(diff_git, large_middle_tiny_budget)
 /* The same with a tiny work budget: block caches, split tables. */
 Test(diff_git, medium_pairs_tiny_budget)
 {
-	campaign c = {.pairs = 40, .max_lines = 20000, .alphabet_min = 50,
-		      .alphabet_max = 20000, .edits_max = 3000,
-		      .work_budget = SDF_DIFF_WORK_BUDGET_MIN, .seed = 4};
+	campaign c = {.pairs = 40,
+	              .max_lines = 20000,
+	              .alphabet_min = 50,
+	              .alphabet_max = 20000,
+	              .edits_max = 3000,
+	              .work_budget = SDF_DIFF_WORK_BUDGET_MIN,
+	              .seed = 4};
 
 	run_campaign(&c);
 }
@@ -372,16 +395,11 @@ Test(diff_git, medium_pairs_tiny_budget)
 Test(diff_git, edge_pairs)
 {
 	const char *cases[][2] = {
-		{"", ""},
-		{"", "a\n"},
-		{"a\n", ""},
-		{"a", "a\n"},
-		{"a\n", "a"},
-		{"a\nb", "a\nb"},
-		{"a\r\n", "a\n"},
-		{"x\ny\nz\n", "x\nz\n"},
-		{"\n\n\n", "\n\n"},
-		{"a\nb\nc\n", "c\nb\na\n"},
+	    {"", ""},           {"", "a\n"},
+	    {"a\n", ""},        {"a", "a\n"},
+	    {"a\n", "a"},       {"a\nb", "a\nb"},
+	    {"a\r\n", "a\n"},   {"x\ny\nz\n", "x\nz\n"},
+	    {"\n\n\n", "\n\n"}, {"a\nb\nc\n", "c\nb\na\n"},
 	};
 	char *dir = tu_mkdtemp("diff-edge");
 
@@ -393,14 +411,14 @@ Test(diff_git, edge_pairs)
 		tu_write_str(dir, "b", cases[i][1]);
 		cr_assert_eq(dt_git_numstat(dir, "a", "b", &add, &del), 0);
 		cr_assert_eq(dt_diff(&res, cases[i][0], strlen(cases[i][0]),
-				     cases[i][1], strlen(cases[i][1]), NULL),
-			     0);
+		                     cases[i][1], strlen(cases[i][1]), NULL),
+		             0);
 		cr_assert(res.exact);
 		cr_assert(res.additions == add && res.deletions == del,
-			  "case %zu: git %llu %llu ours %llu %llu", i,
-			  (unsigned long long)add, (unsigned long long)del,
-			  (unsigned long long)res.additions,
-			  (unsigned long long)res.deletions);
+		          "case %zu: git %llu %llu ours %llu %llu", i,
+		          (unsigned long long)add, (unsigned long long)del,
+		          (unsigned long long)res.additions,
+		          (unsigned long long)res.deletions);
 	}
 	tu_rm_rf(dir);
 	free(dir);

@@ -54,8 +54,8 @@ static void parse_patch(range_list *l, const char *patch)
 			if (open)
 				l->r[l->n++] = cur;
 			open = 0;
-			if (sscanf(p, "@@ -%llu,%llu +%llu,%llu", &os, &oc,
-				   &ns, &nc) != 4) {
+			if (sscanf(p, "@@ -%llu,%llu +%llu,%llu", &os, &oc, &ns,
+			           &nc) != 4) {
 				char tmp[64];
 
 				/* A count of 1 may be left out. */
@@ -64,20 +64,22 @@ static void parse_patch(range_list *l, const char *patch)
 				tmp[len] = '\0';
 				oc = nc = 1;
 				if (sscanf(tmp, "@@ -%llu,%llu +%llu @@", &os,
-					   &oc, &ns) != 3 &&
+				           &oc, &ns) != 3 &&
 				    sscanf(tmp, "@@ -%llu +%llu,%llu @@", &os,
-					   &ns, &nc) != 3)
-					cr_assert(sscanf(tmp, "@@ -%llu +%llu @@",
-							 &os, &ns) == 2,
-						  "hunk header: %s", tmp);
+				           &ns, &nc) != 3)
+					cr_assert(sscanf(tmp,
+					                 "@@ -%llu +%llu @@",
+					                 &os, &ns) == 2,
+					          "hunk header: %s", tmp);
 			}
 			/* 1-based, and a 0-line range names the line before. */
 			o = oc ? os - 1 : os;
 			n = nc ? ns - 1 : ns;
-		} else if (!strncmp(p, "diff ", 5) || !strncmp(p, "index ", 6) ||
-			   !strncmp(p, "--- ", 4) || !strncmp(p, "+++ ", 4) ||
-			   !strncmp(p, "new file", 8) ||
-			   !strncmp(p, "deleted file", 12) || *p == '\\') {
+		} else if (!strncmp(p, "diff ", 5) ||
+		           !strncmp(p, "index ", 6) || !strncmp(p, "--- ", 4) ||
+		           !strncmp(p, "+++ ", 4) ||
+		           !strncmp(p, "new file", 8) ||
+		           !strncmp(p, "deleted file", 12) || *p == '\\') {
 			/* headers and "\ No newline at end of file" */
 		} else if (*p == ' ') {
 			if (open)
@@ -105,10 +107,10 @@ static void parse_patch(range_list *l, const char *patch)
 }
 
 static const char *const alphabet[] = {
-	"\n",	       "  \n",	       "}\n",	       "\t}\n",
-	"if (x) {\n",  "\tif (y) {\n", "\t\treturn;\n", "    a = 1;\n",
-	"    b = 2;\n", "/* c */\n",    "int f(void)\n", "{\n",
-	"\tx++;\n",    "        y--;\n", "\r\n",	       "line\n",
+    "\n",           "  \n",           "}\n",           "\t}\n",
+    "if (x) {\n",   "\tif (y) {\n",   "\t\treturn;\n", "    a = 1;\n",
+    "    b = 2;\n", "/* c */\n",      "int f(void)\n", "{\n",
+    "\tx++;\n",     "        y--;\n", "\r\n",          "line\n",
 };
 
 static void make_text(dt_buf *b, dt_rng *rng, size_t n, size_t k)
@@ -179,25 +181,24 @@ Test(diff_ranges, hunks_match_git)
 		cr_assert_eq(dt_diff(&res, a.p, a.len, b.p, b.len, &o), 0);
 		cr_assert(res.exact && res.ranges);
 		cr_assert_eq(got.n, want.n, "pair %d: %zu ranges, git %zu", it,
-			     got.n, want.n);
+		             got.n, want.n);
 		for (size_t i = 0; i < got.n; i++) {
-			cr_assert(!memcmp(&got.r[i], &want.r[i],
-					  sizeof(got.r[i])),
-				  "pair %d range %zu: ours -%llu,%llu "
-				  "+%llu,%llu git -%llu,%llu +%llu,%llu",
-				  it, i,
-				  (unsigned long long)got.r[i].old_start,
-				  (unsigned long long)got.r[i].old_count,
-				  (unsigned long long)got.r[i].new_start,
-				  (unsigned long long)got.r[i].new_count,
-				  (unsigned long long)want.r[i].old_start,
-				  (unsigned long long)want.r[i].old_count,
-				  (unsigned long long)want.r[i].new_start,
-				  (unsigned long long)want.r[i].new_count);
+			cr_assert(
+			    !memcmp(&got.r[i], &want.r[i], sizeof(got.r[i])),
+			    "pair %d range %zu: ours -%llu,%llu "
+			    "+%llu,%llu git -%llu,%llu +%llu,%llu",
+			    it, i, (unsigned long long)got.r[i].old_start,
+			    (unsigned long long)got.r[i].old_count,
+			    (unsigned long long)got.r[i].new_start,
+			    (unsigned long long)got.r[i].new_count,
+			    (unsigned long long)want.r[i].old_start,
+			    (unsigned long long)want.r[i].old_count,
+			    (unsigned long long)want.r[i].new_start,
+			    (unsigned long long)want.r[i].new_count);
 			add += got.r[i].new_count;
 			del += got.r[i].old_count;
-			moved += got.r[i].old_count == 0 ||
-				 got.r[i].new_count == 0;
+			moved +=
+			    got.r[i].old_count == 0 || got.r[i].new_count == 0;
 		}
 		cr_assert_eq(add, res.additions);
 		cr_assert_eq(del, res.deletions);
@@ -219,7 +220,7 @@ Test(diff_ranges, callback_can_stop)
 	o.range_cb = stop_at_second;
 	o.payload = &seen;
 	cr_assert_eq(dt_diff(&res, a, strlen(a), b, strlen(b), &o),
-		     SDF_ECANCELED);
+	             SDF_ECANCELED);
 	cr_assert_eq(seen, 2);
 }
 

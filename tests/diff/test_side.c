@@ -33,25 +33,18 @@ Test(diff_side, counts_lines_as_git)
 		uint64_t lines;
 		int no_eol;
 	} cases[] = {
-		{"", 0, 0},
-		{"\n", 1, 0},
-		{"a", 1, 1},
-		{"a\n", 1, 0},
-		{"a\nb", 2, 1},
-		{"a\nb\n", 2, 0},
-		{"\n\n\n", 3, 0},
-		{"a\r\nb\r\n", 2, 0},
-		{"a\r\nb\r", 2, 1},
+	    {"", 0, 0},       {"\n", 1, 0},         {"a", 1, 1},
+	    {"a\n", 1, 0},    {"a\nb", 2, 1},       {"a\nb\n", 2, 0},
+	    {"\n\n\n", 3, 0}, {"a\r\nb\r\n", 2, 0}, {"a\r\nb\r", 2, 1},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		sdf_diff_stats st =
-			stats_of(cases[i].s, strlen(cases[i].s), 0);
+		sdf_diff_stats st = stats_of(cases[i].s, strlen(cases[i].s), 0);
 
 		cr_assert_eq(st.lines, cases[i].lines, "case %zu", i);
 		cr_assert_eq(st.bytes, strlen(cases[i].s));
 		cr_assert_eq(st.ends_without_newline, cases[i].no_eol,
-			     "case %zu", i);
+		             "case %zu", i);
 		cr_assert_eq(st.binary, 0);
 	}
 }
@@ -249,7 +242,7 @@ Test(diff_side, saved_side_diffs_as_the_original)
 	second = lseek(fd, 0, SEEK_CUR);
 	cr_assert_eq(sdf_diff_side_save(sb, fd), 0);
 	cr_assert_eq(sdf_diff_side_open_saved(&ra, fd, 0), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	cr_assert_eq(sdf_diff_side_open_saved(&rb, fd, (uint64_t)second), 0);
 	close(fd);
 	sdf_diff_side_free(sa);
