@@ -17,6 +17,7 @@ typedef struct {
 	uint64_t max_files;		/* 0: no limit */
 	int patches;			/* render patches where they fit */
 	size_t work_budget;		/* the line engine's; 0: default */
+	int no_cache;			/* neither read nor fill the cache */
 	/* Called for each file in git's order; a negative return stops. */
 	int (*on_file)(const sdf_file_summary *f, void *payload);
 	void *payload;
@@ -27,7 +28,7 @@ typedef struct {
 #define SDF_SUMMARY_MAX_TOTAL_PATCH_BYTES ((uint64_t)1 << 20)
 #define SDF_SUMMARY_OPTIONS_INIT                                               \
 	{SDF_SUMMARY_MAX_FILE_BYTES, SDF_SUMMARY_MAX_PATCH_BYTES,              \
-	 SDF_SUMMARY_MAX_TOTAL_PATCH_BYTES, 0, 1, 0, NULL, NULL}
+	 SDF_SUMMARY_MAX_TOTAL_PATCH_BYTES, 0, 1, 0, 0, NULL, NULL}
 
 /*
  * Summarizes the changes from tree old_tree to new_tree (ids) of the store.

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <nettle/sha1.h>
 #include <zlib.h>
 
 #define IN_CHUNK (64 * 1024)
@@ -26,132 +27,19 @@
 #define ALTERNATES_MAX (64 * 1024)
 #define EMPTY_BLOB "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 
-/* ---- SHA-1 (FIPS 180-4), for checking loose objects as they stream ---- */
+/* ---- SHA-1 of loose objects as they stream: nettle (SHA-NI where the
+ * processor has it) ---- */
 
-typedef struct {
-	uint32_t h[5];
-	uint64_t len;
-	unsigned char block[64];
-	size_t used;
-} sha1_ctx;
+typedef struct sha1_ctx sha1_ctx;
 
-#define ROL(x, n) (((x) << (n)) | ((x) >> (32 - (n))))
-
-/* Unrolled rounds over a 16-word ring (after Steve Reid's public domain
- * SHA-1): a plain loop with a branch per round runs ten times slower. */
-#define BLK(i)                                                                 \
-	(w[(i) & 15] = ROL(w[((i) + 13) & 15] ^ w[((i) + 8) & 15] ^           \
-				   w[((i) + 2) & 15] ^ w[(i) & 15],            \
-			   1))
-#define R0(v, x, y, z, u, i)                                                   \
-	u += ((x & (y ^ z)) ^ z) + w[i] + 0x5a827999 + ROL(v, 5);              \
-	x = ROL(x, 30)
-#define R1(v, x, y, z, u, i)                                                   \
-	u += ((x & (y ^ z)) ^ z) + BLK(i) + 0x5a827999 + ROL(v, 5);            \
-	x = ROL(x, 30)
-#define R2(v, x, y, z, u, i)                                                   \
-	u += (x ^ y ^ z) + BLK(i) + 0x6ed9eba1 + ROL(v, 5);                    \
-	x = ROL(x, 30)
-#define R3(v, x, y, z, u, i)                                                   \
-	u += (((x | y) & z) | (x & y)) + BLK(i) + 0x8f1bbcdc + ROL(v, 5);      \
-	x = ROL(x, 30)
-#define R4(v, x, y, z, u, i)                                                   \
-	u += (x ^ y ^ z) + BLK(i) + 0xca62c1d6 + ROL(v, 5);                    \
-	x = ROL(x, 30)
-
-static void sha1_block(sha1_ctx *c, const unsigned char *p)
+static void hash_update(sha1_ctx *c, const void *data, size_t n)
 {
-	uint32_t w[16], a, b, cc, d, e;
-
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-	a = c->h[0];
-	b = c->h[1];
-	cc = c->h[2];
-	d = c->h[3];
-	e = c->h[4];
-	R0(a, b, cc, d, e, 0); R0(e, a, b, cc, d, 1); R0(d, e, a, b, cc, 2);
-	R0(cc, d, e, a, b, 3); R0(b, cc, d, e, a, 4); R0(a, b, cc, d, e, 5);
-	R0(e, a, b, cc, d, 6); R0(d, e, a, b, cc, 7); R0(cc, d, e, a, b, 8);
-	R0(b, cc, d, e, a, 9); R0(a, b, cc, d, e, 10); R0(e, a, b, cc, d, 11);
-	R0(d, e, a, b, cc, 12); R0(cc, d, e, a, b, 13); R0(b, cc, d, e, a, 14);
-	R0(a, b, cc, d, e, 15); R1(e, a, b, cc, d, 16); R1(d, e, a, b, cc, 17);
-	R1(cc, d, e, a, b, 18); R1(b, cc, d, e, a, 19); R2(a, b, cc, d, e, 20);
-	R2(e, a, b, cc, d, 21); R2(d, e, a, b, cc, 22); R2(cc, d, e, a, b, 23);
-	R2(b, cc, d, e, a, 24); R2(a, b, cc, d, e, 25); R2(e, a, b, cc, d, 26);
-	R2(d, e, a, b, cc, 27); R2(cc, d, e, a, b, 28); R2(b, cc, d, e, a, 29);
-	R2(a, b, cc, d, e, 30); R2(e, a, b, cc, d, 31); R2(d, e, a, b, cc, 32);
-	R2(cc, d, e, a, b, 33); R2(b, cc, d, e, a, 34); R2(a, b, cc, d, e, 35);
-	R2(e, a, b, cc, d, 36); R2(d, e, a, b, cc, 37); R2(cc, d, e, a, b, 38);
-	R2(b, cc, d, e, a, 39); R3(a, b, cc, d, e, 40); R3(e, a, b, cc, d, 41);
-	R3(d, e, a, b, cc, 42); R3(cc, d, e, a, b, 43); R3(b, cc, d, e, a, 44);
-	R3(a, b, cc, d, e, 45); R3(e, a, b, cc, d, 46); R3(d, e, a, b, cc, 47);
-	R3(cc, d, e, a, b, 48); R3(b, cc, d, e, a, 49); R3(a, b, cc, d, e, 50);
-	R3(e, a, b, cc, d, 51); R3(d, e, a, b, cc, 52); R3(cc, d, e, a, b, 53);
-	R3(b, cc, d, e, a, 54); R3(a, b, cc, d, e, 55); R3(e, a, b, cc, d, 56);
-	R3(d, e, a, b, cc, 57); R3(cc, d, e, a, b, 58); R3(b, cc, d, e, a, 59);
-	R4(a, b, cc, d, e, 60); R4(e, a, b, cc, d, 61); R4(d, e, a, b, cc, 62);
-	R4(cc, d, e, a, b, 63); R4(b, cc, d, e, a, 64); R4(a, b, cc, d, e, 65);
-	R4(e, a, b, cc, d, 66); R4(d, e, a, b, cc, 67); R4(cc, d, e, a, b, 68);
-	R4(b, cc, d, e, a, 69); R4(a, b, cc, d, e, 70); R4(e, a, b, cc, d, 71);
-	R4(d, e, a, b, cc, 72); R4(cc, d, e, a, b, 73); R4(b, cc, d, e, a, 74);
-	R4(a, b, cc, d, e, 75); R4(e, a, b, cc, d, 76); R4(d, e, a, b, cc, 77);
-	R4(cc, d, e, a, b, 78); R4(b, cc, d, e, a, 79);
-	c->h[0] += a;
-	c->h[1] += b;
-	c->h[2] += cc;
-	c->h[3] += d;
-	c->h[4] += e;
+	sha1_update(c, n, data);
 }
 
-static void sha1_init(sha1_ctx *c)
+static void hash_final(sha1_ctx *c, unsigned char out[20])
 {
-	static const uint32_t h0[5] = {0x67452301, 0xefcdab89, 0x98badcfe,
-				       0x10325476, 0xc3d2e1f0};
-
-	memcpy(c->h, h0, sizeof(h0));
-	c->len = 0;
-	c->used = 0;
-}
-
-static void sha1_update(sha1_ctx *c, const void *data, size_t n)
-{
-	const unsigned char *p = data;
-
-	c->len += n;
-	if (c->used) {
-		size_t take = 64 - c->used < n ? 64 - c->used : n;
-		memcpy(c->block + c->used, p, take);
-		c->used += take;
-		p += take;
-		n -= take;
-		if (c->used < 64)
-			return;
-		sha1_block(c, c->block);
-		c->used = 0;
-	}
-	for (; n >= 64; p += 64, n -= 64)
-		sha1_block(c, p);
-	memcpy(c->block, p, n);
-	c->used = n;
-}
-
-static void sha1_final(sha1_ctx *c, unsigned char out[20])
-{
-	uint64_t bits = c->len * 8;
-	unsigned char pad[72] = {0x80};
-	size_t padlen = (c->used < 56 ? 56 : 120) - c->used;
-
-	for (int i = 0; i < 8; i++)
-		pad[padlen + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha1_update(c, pad, padlen + 8);
-	for (int i = 0; i < 5; i++) {
-		out[4 * i] = (unsigned char)(c->h[i] >> 24);
-		out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);
-		out[4 * i + 2] = (unsigned char)(c->h[i] >> 8);
-		out[4 * i + 3] = (unsigned char)c->h[i];
-	}
+	sha1_digest(c, SHA1_DIGEST_SIZE, out);
 }
 
 static void blob_header(sha1_ctx *c, uint64_t size)
@@ -161,7 +49,7 @@ static void blob_header(sha1_ctx *c, uint64_t size)
 			 (unsigned long long)size);
 
 	sha1_init(c);
-	sha1_update(c, hdr, (size_t)n + 1);
+	hash_update(c, hdr, (size_t)n + 1);
 }
 
 int sdf_blob_id_of_fd(git_oid *out, int fd, uint64_t size, void *buf,
@@ -183,11 +71,11 @@ int sdf_blob_id_of_fd(git_oid *out, int fd, uint64_t size, void *buf,
 		total += (uint64_t)n;
 		if (total > size)
 			break;
-		sha1_update(&c, buf, (size_t)n);
+		hash_update(&c, buf, (size_t)n);
 	}
 	if (total != size)
 		return sdf_error_set(SDF_ECHANGED, "changed while read");
-	sha1_final(&c, out->id);
+	hash_final(&c, out->id);
 	return 0;
 }
 
@@ -196,8 +84,8 @@ void sdf_blob_id_of_buf(git_oid *out, const void *data, size_t len)
 	sha1_ctx c;
 
 	blob_header(&c, len);
-	sha1_update(&c, data, len);
-	sha1_final(&c, out->id);
+	hash_update(&c, data, len);
+	hash_final(&c, out->id);
 }
 
 /* ---- the reader ------------------------------------------------------- */
@@ -330,7 +218,7 @@ static int parse_header(sdf_blob_reader *r)
 		size = size * 10 + (uint64_t)(*p - '0');
 	}
 	r->size = size;
-	sha1_update(&r->sha, r->pending, hlen);
+	hash_update(&r->sha, r->pending, hlen);
 	r->pending_pos = hlen;
 	r->pending_len = got;
 	if (got - hlen > size)
@@ -350,7 +238,7 @@ static int finish(sdf_blob_reader *r)
 			return err;
 		if (got)
 			return corrupt(r, "longer than its header says");
-		sha1_final(&r->sha, digest);
+		hash_final(&r->sha, digest);
 		if (memcmp(digest, r->id.id, 20) != 0)
 			return corrupt(r, "its content does not match its id");
 		close(r->fd);
@@ -381,7 +269,7 @@ static int read_loose(size_t *nread, sdf_blob_reader *r, unsigned char *buf,
 		if (r->stream_end && n < want)
 			return corrupt(r, "shorter than its header says");
 	}
-	sha1_update(&r->sha, buf, n);
+	hash_update(&r->sha, buf, n);
 	*nread = n;
 	return 0;
 }
