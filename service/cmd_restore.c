@@ -5,7 +5,8 @@
  * "M\tPATH" (rewritten or replaced) or "D\tPATH" (deleted); --json prints one
  * object with the counts and the paths that failed instead. A one-line
  * summary goes to stderr, as does each path that could not be done. Any
- * failure exits non-zero.
+ * failure exits non-zero. revert's paths are relative to the worktree (not
+ * to the current directory) and come after "--".
  */
 #include "cli_int.h"
 #include "sdf_alloc.h"

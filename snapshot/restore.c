@@ -87,7 +87,7 @@ static void changed(struct ctx *c, int action)
 		c->opts.changed(c->path, action, c->opts.payload);
 }
 
-/* Sets c->path to its first plen bytes plus "/name"; -1 when too long. */
+/* Sets c->path to its first plen bytes plus "/name"; SDF_ETOOBIG if long. */
 static int push(struct ctx *c, size_t plen, const char *name, size_t *out)
 {
 	size_t n = strlen(name);
