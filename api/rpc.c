@@ -243,7 +243,8 @@ int sdf_rpc_request_parse(sdf_rpc_request *out, sdf_rpc_failure *fail,
 				where);
 	}
 	sdf_alloc_clear_failed();
-	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+			  &jerr);
 	if (!root) {
 		if (sdf_alloc_failed())
 			return fail_set(fail, SDF_RPC_EBUDGET, NULL,

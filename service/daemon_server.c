@@ -28,6 +28,7 @@
 #include "sdf_log.h"
 
 #include <errno.h>
+#include <git2.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -405,6 +406,18 @@ static void *worker_main(void *arg)
 	struct job ***tail = light ? &srv.light_tail : &srv.heavy_tail;
 	pthread_cond_t *cv = light ? &srv.light_cv : &srv.heavy_cv;
 
+	/*
+	 * libgit2 allocates a thread's state, and a buffer for its error
+	 * messages, on their first use there; do it now, so that live bytes
+	 * measure requests, not which thread got one first.
+	 */
+	{
+		char msg[512];
+		memset(msg, '.', sizeof(msg) - 1);
+		msg[sizeof(msg) - 1] = '\0';
+		git_error_set_str(GIT_ERROR_NONE, msg);
+		git_error_clear();
+	}
 	for (;;) {
 		struct job *j;
 
@@ -422,11 +435,11 @@ static void *worker_main(void *arg)
 
 		atomic_fetch_add(&srv.inflight, 1);
 		run_job(j);
-		atomic_fetch_sub(&srv.inflight, 1);
 		if (j->m)
 			sdf_rpc_request_dispose(&j->req);
 		else
 			sdf_rpc_failure_dispose(&j->fail);
+		atomic_fetch_sub(&srv.inflight, 1);
 
 		pthread_mutex_lock(&srv.mu);
 		j->c->next_done = srv.done;

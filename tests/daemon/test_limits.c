@@ -1,0 +1,452 @@
+/*
+ * snapdiffd under hostile or careless clients: malformed requests, a line
+ * over the cap, a client that never reads, one that hangs up mid-stream,
+ * idle and surplus connections, the socket's life cycle. After each, the
+ * daemon still answers and holds no more memory than before.
+ */
+#define _GNU_SOURCE
+#include "daemon_util.h"
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+TestSuite(limits, .timeout = 600);
+
+static json_t *send_recv(int fd, const char *line)
+{
+	dm_send(fd, line);
+	return dm_recv(fd, 30000);
+}
+
+static void expect_code(int fd, const char *line, int code)
+{
+	json_t *r = send_recv(fd, line);
+
+	cr_assert_not_null(r, "no reply to %s", line);
+	cr_assert_eq(dm_error_code(r), code, "%s -> %s", line,
+		     json_dumps(r, JSON_COMPACT));
+	cr_assert_not_null(json_string_value(json_object_get(
+		json_object_get(r, "error"), "message")));
+	json_decref(r);
+}
+
+Test(limits, malformed_requests)
+{
+	dm_daemon d;
+	char deep[512];
+	long long baseline;
+	int fd;
+	json_t *r;
+
+	dm_start(&d, NULL);
+	baseline = dm_live_bytes(&d);
+	fd = dm_connect(&d);
+	expect_code(fd, "{bad", -32700);
+	expect_code(fd, "\"just a string\"", -32600);
+	expect_code(fd, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\"}]",
+		    -32600);
+	expect_code(fd, "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"x\"}",
+		    -32600);
+	expect_code(fd, "{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"x\"}",
+		    -32600);
+	expect_code(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}", -32600);
+	expect_code(fd,
+		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":"
+		    "\"service.ping\"}",
+		    -32700);
+	expect_code(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"nope\"}",
+		    -32601);
+	expect_code(fd,
+		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"service.ping\","
+		    "\"params\":[1]}",
+		    -32602);
+	expect_code(fd,
+		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.diff\","
+		    "\"params\":{\"from\":5}}",
+		    -32602);
+	expect_code(fd,
+		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.diff\","
+		    "\"params\":{\"from\":\"a\",\"store\":\"relative/dir\"}}",
+		    -32602);
+	expect_code(fd,
+		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.file\","
+		    "\"params\":{\"store\":\"/x\",\"oid\":\"00\",\"length\":"
+		    "99999999}}",
+		    -32602);
+	/* nesting deeper than 32: refused before parsing */
+	memset(deep, '[', 200);
+	memset(deep + 200, ']', 200);
+	deep[400] = '\0';
+	expect_code(fd, deep, -32700);
+	/* blank lines are skipped, CRLF is fine, a notification gets no
+	 * reply: the next line read is the ping's */
+	dm_send(fd, "");
+	dm_send(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"service.ping\"}");
+	r = send_recv(fd, "{\"jsonrpc\":\"2.0\",\"id\":\"p\",\"method\":"
+			  "\"service.ping\"}\r");
+	cr_assert_str_eq(json_string_value(json_object_get(r, "id")), "p");
+	json_decref(r);
+	close(fd);
+	dm_check_healthy(&d, baseline);
+	dm_stop(&d);
+	dm_dispose(&d);
+}
+
+Test(limits, line_over_the_cap)
+{
+	const char *args[] = {"--max-request-bytes", "1024", NULL};
+	dm_daemon d;
+	long long baseline;
+	char *big = malloc(8193);
+	json_t *r;
+	int fd;
+
+	dm_start(&d, args);
+	baseline = dm_live_bytes(&d);
+	memset(big, 'x', 8192);
+	big[8192] = '\0';
+	/* no newline at all: refused as soon as the cap is passed */
+	fd = dm_connect(&d);
+	send(fd, big, 8192, MSG_NOSIGNAL);
+	r = dm_recv(fd, 30000);
+	cr_assert_eq(dm_error_code(r), -32011);
+	cr_assert(json_is_null(json_object_get(r, "id")));
+	json_decref(r);
+	cr_assert_null(dm_recv(fd, 30000), "the connection stays open");
+	close(fd);
+	/* a long line whose newline comes later */
+	fd = dm_connect(&d);
+	memcpy(big, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"", 34);
+	dm_send(fd, big);
+	r = dm_recv(fd, 30000);
+	cr_assert_eq(dm_error_code(r), -32011);
+	json_decref(r);
+	cr_assert_null(dm_recv(fd, 30000));
+	close(fd);
+	free(big);
+	dm_check_healthy(&d, baseline);
+	dm_stop(&d);
+	dm_dispose(&d);
+}
+
+/* A store whose two snapshots differ in n files of 40 lines each. */
+static void many_files(const dm_daemon *d, int n, char from[41], char to[41])
+{
+	char *wt = tu_path(d->dir, "wt"), *store = tu_path(d->dir, "store");
+	char *argv[] = {SDF_CLI, "track", "--worktree", wt, "--store", store,
+			NULL};
+	char rel[64], body[2048];
+	tu_result r;
+
+	for (int turn = 1; turn <= 2; turn++) {
+		for (int i = 0; i < n; i++) {
+			size_t len = 0;
+			snprintf(rel, sizeof(rel), "d%02d/f%05d.txt", i % 50, i);
+			for (int l = 0; l < 40; l++)
+				len += (size_t)snprintf(body + len,
+							sizeof(body) - len,
+							"line %d of %d, turn %d\n",
+							l, i, turn);
+			tu_write(wt, rel, body, len, 0644);
+		}
+		tu_run(&r, NULL, argv);
+		cr_assert_eq(r.status, 0, "%s", r.err);
+		char *tree = tu_last_line(r.out);
+		snprintf(turn == 1 ? from : to, 41, "%s", tree);
+		free(tree);
+		tu_result_dispose(&r);
+	}
+	free(wt);
+	free(store);
+}
+
+/* libgit2 allocates a little once, on its first use: not a leak */
+static void warm_up(const dm_daemon *d, const char *from, const char *to)
+{
+	char params[512];
+
+	snprintf(params, sizeof(params),
+		 "{\"store\":\"%s/store\",\"from\":\"%s\",\"to\":\"%s\","
+		 "\"max_files\":1,\"stream\":false}",
+		 d->dir, from, to);
+	json_decref(dm_result(d, "snapshot.diff", params));
+}
+
+static char *diff_request(const dm_daemon *d, const char *from,
+			  const char *to)
+{
+	char *req;
+
+	cr_assert(asprintf(&req,
+			   "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+			   "\"snapshot.diff\",\"params\":{\"store\":\"%s/store\","
+			   "\"from\":\"%s\",\"to\":\"%s\"}}",
+			   d->dir, from, to) > 0);
+	return req;
+}
+
+static json_t *stats(const dm_daemon *d)
+{
+	return dm_result(d, "service.stats", NULL);
+}
+
+static long long stat_of(const dm_daemon *d, const char *key)
+{
+	json_t *s = stats(d);
+	long long v = json_integer_value(json_object_get(s, key));
+
+	json_decref(s);
+	return v;
+}
+
+Test(limits, client_that_never_reads)
+{
+	const char *args[] = {"--write-timeout", "1000", NULL};
+	dm_daemon d;
+	char from[41], to[41], *req;
+	long long baseline;
+	int fd, i;
+
+	dm_start(&d, args);
+	many_files(&d, 3000, from, to);
+	warm_up(&d, from, to);
+	baseline = dm_live_bytes(&d);
+	fd = dm_connect(&d);
+	/* a small receive buffer: the daemon blocks soon */
+	{
+		int small = 4096;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	}
+	req = diff_request(&d, from, to);
+	dm_send(fd, req);
+	free(req);
+	/* the daemon stops producing, then drops the connection */
+	for (i = 0; i < 3000 && stat_of(&d, "canceled") < 1; i++)
+		usleep(20000);
+	cr_assert_lt(i, 3000, "the stalled client was never dropped");
+	for (i = 0; i < 3000 && stat_of(&d, "connections") > 1; i++)
+		usleep(20000);
+	cr_assert_lt(i, 3000);
+	/* what the client gets is cut short: no final result */
+	{
+		json_t *r;
+		int results = 0;
+		char c;
+		while (recv(fd, &c, 1, MSG_DONTWAIT) == 1)
+			;
+		(void)r;
+		(void)results;
+	}
+	close(fd);
+	dm_check_healthy(&d, baseline);
+	dm_stop(&d);
+	dm_dispose(&d);
+}
+
+Test(limits, client_that_hangs_up_mid_stream)
+{
+	dm_daemon d;
+	char from[41], to[41], *req;
+	long long baseline;
+	json_t *r;
+	int fd, i;
+
+	dm_start(&d, NULL);
+	many_files(&d, 3000, from, to);
+	warm_up(&d, from, to);
+	baseline = dm_live_bytes(&d);
+	fd = dm_connect(&d);
+	req = diff_request(&d, from, to);
+	dm_send(fd, req);
+	free(req);
+	r = dm_recv(fd, 60000);
+	cr_assert_not_null(json_object_get(r, "method"));
+	json_decref(r);
+	close(fd);
+	for (i = 0; i < 3000 && stat_of(&d, "canceled") < 1; i++)
+		usleep(20000);
+	cr_assert_lt(i, 3000, "the work was not canceled");
+	dm_check_healthy(&d, baseline);
+	/* and the same diff still runs to the end for a patient client */
+	fd = dm_connect(&d);
+	{
+		char params[512];
+		size_t notes = 0;
+		snprintf(params, sizeof(params),
+			 "{\"store\":\"%s/store\",\"from\":\"%s\",\"to\":\"%s\"}",
+			 d.dir, from, to);
+		r = dm_call(fd, 9, "snapshot.diff", params, &notes);
+		cr_assert_eq(notes, 3000);
+		cr_assert_eq(dm_error_code(r), 0);
+		json_decref(r);
+	}
+	close(fd);
+	dm_check_healthy(&d, baseline);
+	dm_stop(&d);
+	dm_dispose(&d);
+}
+
+Test(limits, idle_and_surplus_connections)
+{
+	const char *args[] = {"--idle-timeout", "300", "--max-connections",
+			      "2", NULL};
+	dm_daemon d;
+	int a, b, c;
+	json_t *r;
+
+	dm_start(&d, args);
+	/* an idle connection is closed */
+	a = dm_connect(&d);
+	cr_assert_null(dm_recv(a, 30000));
+	close(a);
+	/* a third connection waits until one of two closes */
+	a = dm_connect(&d);
+	b = dm_connect(&d);
+	r = dm_call(a, 1, "service.ping", NULL, NULL);
+	json_decref(r);
+	r = dm_call(b, 1, "service.ping", NULL, NULL);
+	json_decref(r);
+	c = dm_connect(&d);
+	dm_send(c, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"service.ping\"}");
+	{
+		struct pollfd p = {c, POLLIN, 0};
+		cr_assert_eq(poll(&p, 1, 100), 0, "served a third connection");
+	}
+	close(a);
+	r = dm_recv(c, 30000);
+	cr_assert_not_null(r);
+	cr_assert_eq(json_integer_value(json_object_get(r, "id")), 3);
+	json_decref(r);
+	close(b);
+	close(c);
+	dm_stop(&d);
+	dm_dispose(&d);
+}
+
+Test(limits, socket_life_cycle)
+{
+	dm_daemon d, second;
+	struct sockaddr_un sa;
+	struct stat st;
+	char *stale;
+	int fd, status;
+	pid_t pid;
+
+	/* a stale socket (nobody listening) is replaced */
+	dm_start(&d, NULL);
+	stale = strdup(d.sock);
+	dm_stop(&d);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", stale);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	cr_assert_eq(stat(stale, &st), 0);
+	pid = fork();
+	if (pid == 0) {
+		execl(dm_binary(), "snapdiffd", "--foreground", "--socket",
+		      stale, "--log-level", "error", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		struct stat now;
+		if (stat(stale, &now) == 0 && now.st_ino != st.st_ino)
+			break;
+		usleep(20000);
+	}
+	cr_assert_eq(stat(stale, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600, "mode %o", st.st_mode & 0777);
+	/* a live one is not stolen */
+	second.pid = fork();
+	if (second.pid == 0) {
+		execl(dm_binary(), "snapdiffd", "--foreground", "--socket",
+		      stale, "--log-level", "error", (char *)NULL);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(second.pid, &status, 0), second.pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	for (int i = 0; i < 500; i++) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		usleep(20000);
+	}
+	{
+		json_t *r = dm_call(fd, 1, "service.ping", NULL, NULL);
+		cr_assert_eq(dm_error_code(r), 0);
+		json_decref(r);
+	}
+	close(fd);
+	kill(pid, SIGTERM);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	cr_assert_neq(access(stale, F_OK), 0, "socket left behind");
+	/* an over-long path is refused */
+	{
+		char longp[200];
+		memset(longp, 'a', sizeof(longp));
+		longp[0] = '/';
+		longp[199] = '\0';
+		pid = fork();
+		if (pid == 0) {
+			execl(dm_binary(), "snapdiffd", "--foreground",
+			      "--socket", longp, "--log-level", "error",
+			      (char *)NULL);
+			_exit(127);
+		}
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	}
+	free(stale);
+	dm_dispose(&d);
+}
+
+Test(limits, other_users_are_refused)
+{
+	dm_daemon d;
+	int status;
+	pid_t pid;
+
+	if (getuid() != 0)
+		cr_skip_test("needs root to connect as another uid");
+	dm_start(&d, NULL);
+	chmod(d.dir, 0755);
+	chmod(d.sock, 0666);
+	pid = fork();
+	if (pid == 0) {
+		struct sockaddr_un sa;
+		char buf[256];
+		const char *ping = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+				   "\"service.ping\"}\n";
+		int fd;
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(10);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		memset(&sa, 0, sizeof(sa));
+		sa.sun_family = AF_UNIX;
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d.sock);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(11);
+		(void)!write(fd, ping, strlen(ping));
+		/* closed without a reply */
+		_exit(read(fd, buf, sizeof(buf)) <= 0 ? 0 : 12);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "child status %d", WEXITSTATUS(status));
+	cr_assert_geq(stat_of(&d, "connections_refused"), 1);
+	dm_stop(&d);
+	dm_dispose(&d);
+}
