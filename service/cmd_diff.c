@@ -15,7 +15,7 @@ struct collect {
 	enum format fmt;
 	sdf_file_summary *files; /* text formats: copies with owned paths */
 	size_t n, cap;
-	json_t *array;		 /* JSON formats */
+	json_t *array; /* JSON formats */
 	int estimated;
 };
 
@@ -24,22 +24,24 @@ static int on_file(const sdf_file_summary *f, void *payload)
 	struct collect *c = payload;
 
 	if (!f->exact && !f->binary) {
-		fprintf(stderr,
-			"snapdiff: warning: the counts of '%s' are an estimate\n",
-			f->path);
+		fprintf(
+		    stderr,
+		    "snapdiff: warning: the counts of '%s' are an estimate\n",
+		    f->path);
 		c->estimated = 1;
 	}
 	if (c->fmt == FMT_JSON || c->fmt == FMT_OPENCODE) {
 		json_t *o = c->fmt == FMT_JSON ? sdf_api_file_json(f)
-					       : sdf_api_file_opencode_json(f);
+		                               : sdf_api_file_opencode_json(f);
 		if (!o || json_array_append_new(c->array, o) < 0)
 			return sdf_error_set(SDF_EBUDGET,
-					     "cannot build the JSON output");
+			                     "cannot build the JSON output");
 		return 0;
 	}
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
-		sdf_file_summary *v = sdf_reallocarray(c->files, cap, sizeof(*v));
+		sdf_file_summary *v =
+		    sdf_reallocarray(c->files, cap, sizeof(*v));
 		if (!v)
 			return SDF_EBUDGET;
 		c->files = v;
@@ -104,7 +106,8 @@ int cmd_diff(int argc, char **argv)
 				fmt = FMT_JSON;
 			else
 				return cli_usage("unknown --format '%s' (json, "
-						 "opencode)", v);
+				                 "opencode)",
+				                 v);
 			fmt_set++;
 		} else if (!strcmp(a, "--exit-code"))
 			exit_code = 1;
@@ -112,19 +115,19 @@ int cmd_diff(int argc, char **argv)
 			; /* renames are never detected */
 		else if (!strcmp(a, "--max-file-bytes")) {
 			if ((rc = size_opt(&opts.max_file_bytes, a,
-					   i + 1 < argc ? argv[++i] : NULL)))
+			                   i + 1 < argc ? argv[++i] : NULL)))
 				return rc;
 		} else if (!strcmp(a, "--max-patch-bytes")) {
 			if ((rc = size_opt(&opts.max_patch_bytes, a,
-					   i + 1 < argc ? argv[++i] : NULL)))
+			                   i + 1 < argc ? argv[++i] : NULL)))
 				return rc;
 		} else if (!strcmp(a, "--max-total-patch-bytes")) {
 			if ((rc = size_opt(&opts.max_total_patch_bytes, a,
-					   i + 1 < argc ? argv[++i] : NULL)))
+			                   i + 1 < argc ? argv[++i] : NULL)))
 				return rc;
 		} else if (!strcmp(a, "--max-files")) {
 			if ((rc = size_opt(&opts.max_files, a,
-					   i + 1 < argc ? argv[++i] : NULL)))
+			                   i + 1 < argc ? argv[++i] : NULL)))
 				return rc;
 		} else if (a[0] == '-' && a[1])
 			return cli_usage("diff: unknown option '%s'", a);
@@ -146,7 +149,8 @@ int cmd_diff(int argc, char **argv)
 	if (c.git_dir && nspec < 2)
 		return cli_usage("with --git-dir, give both FROM and TO");
 	col.fmt = fmt;
-	if ((fmt == FMT_JSON || fmt == FMT_OPENCODE) && !(col.array = json_array())) {
+	if ((fmt == FMT_JSON || fmt == FMT_OPENCODE) &&
+	    !(col.array = json_array())) {
 		sdf_error_set(SDF_EBUDGET, "cannot build the JSON output");
 		goto fail;
 	}
@@ -155,8 +159,8 @@ int cmd_diff(int argc, char **argv)
 		    sdf_store_open(&st2, c.git_dir, NULL, 0) < 0)
 			goto fail;
 	} else if (cli_open_store(&st, &c, nspec < 2) < 0 ||
-		   sdf_store_open(&st2, sdf_store_path(st),
-				  sdf_store_worktree(st), 0) < 0) {
+	           sdf_store_open(&st2, sdf_store_path(st),
+	                          sdf_store_worktree(st), 0) < 0) {
 		goto fail;
 	}
 	if (sdf_store_resolve_tree(from, st, spec[0]) < 0)

@@ -73,7 +73,7 @@ static int read_side(struct side_read *s)
 		/* git diffs a submodule as one line naming its commit */
 		char line[64];
 		int len = snprintf(line, sizeof(line), "Subproject commit %s\n",
-				   s->oid);
+		                   s->oid);
 		err = feed(s, line, (size_t)len);
 	} else if (!(buf = sdf_malloc(CHUNK))) {
 		err = SDF_EBUDGET;
@@ -154,8 +154,8 @@ static void save_side(struct side_read *s, sdf_cache *cache, uint64_t size)
 
 /* Reads both present sides, in parallel when both are large. */
 static int read_sides(struct side_read *old, struct side_read *new,
-		      sdf_store *reader2, sdf_cache *cache, uint64_t old_size,
-		      uint64_t new_size)
+                      sdf_store *reader2, sdf_cache *cache, uint64_t old_size,
+                      uint64_t new_size)
 {
 	pthread_t th;
 	int threaded = 0, err = 0;
@@ -168,7 +168,8 @@ static int read_sides(struct side_read *old, struct side_read *new,
 	if (read_old && read_new && reader2 && old_size >= PARALLEL_MIN &&
 	    new_size >= PARALLEL_MIN) {
 		old->st = reader2;
-		threaded = pthread_create(&th, NULL, read_side_thread, old) == 0;
+		threaded =
+		    pthread_create(&th, NULL, read_side_thread, old) == 0;
 		if (!threaded)
 			old->st = new->st;
 	}
@@ -191,16 +192,16 @@ static int read_sides(struct side_read *old, struct side_read *new,
 static void pair_key(char key[81], const sdf_tree_change *c)
 {
 	snprintf(key, 81, "%s%s",
-		 c->old_oid[0] ? c->old_oid
-			       : "0000000000000000000000000000000000000000",
-		 c->new_oid[0] ? c->new_oid
-			       : "0000000000000000000000000000000000000000");
+	         c->old_oid[0] ? c->old_oid
+	                       : "0000000000000000000000000000000000000000",
+	         c->new_oid[0] ? c->new_oid
+	                       : "0000000000000000000000000000000000000000");
 }
 
 /* A pair diffed before: counts, stats and the head, without any body. */
 static int load_pair(sdf_file_summary *f, struct side_read *old,
-		     struct side_read *new, int *nul, sdf_cache *cache,
-		     const sdf_tree_change *c)
+                     struct side_read *new, int *nul, sdf_cache *cache,
+                     const sdf_tree_change *c)
 {
 	struct pair_rec rec;
 	void *data = NULL;
@@ -244,8 +245,8 @@ static int load_pair(sdf_file_summary *f, struct side_read *old,
 }
 
 static void save_pair(const sdf_file_summary *f, const struct side_read *old,
-		      const struct side_read *new, sdf_cache *cache,
-		      const sdf_tree_change *c)
+                      const struct side_read *new, sdf_cache *cache,
+                      const sdf_tree_change *c)
 {
 	const struct side_read *head_side = c->new_oid[0] ? new : old;
 	struct pair_rec rec;
@@ -267,7 +268,7 @@ static void save_pair(const sdf_file_summary *f, const struct side_read *old,
 	rec.new_hash = new->stats.content;
 	rec.exact = (uint8_t)f->exact;
 	rec.nul_old = (uint8_t)old->stats.binary;
-	rec.nul_new = (uint8_t)new->stats.binary;
+	rec.nul_new = (uint8_t) new->stats.binary;
 	if (!(buf = sdf_malloc(sizeof(rec) + rec.head_len)))
 		return;
 	memcpy(buf, &rec, sizeof(rec));
@@ -294,9 +295,9 @@ static void side_dispose(struct side_read *s)
 }
 
 static int summarize_one(sdf_file_summary *f, const sdf_tree_change *c,
-			 sdf_store *st, sdf_store *reader2, sdf_cache *cache,
-			 const sdf_summary_options *opts,
-			 uint64_t *patch_budget, char **patch_out)
+                         sdf_store *st, sdf_store *reader2, sdf_cache *cache,
+                         const sdf_summary_options *opts,
+                         uint64_t *patch_budget, char **patch_out)
 {
 	struct side_read old = {0}, new = {0};
 	sdf_diff_lines_options lo = SDF_DIFF_LINES_OPTIONS_INIT;
@@ -309,9 +310,9 @@ static int summarize_one(sdf_file_summary *f, const sdf_tree_change *c,
 	memset(f, 0, sizeof(*f));
 	f->path = c->path;
 	f->status = c->status == 'A'   ? SDF_FILE_ADDED
-		    : c->status == 'D' ? SDF_FILE_DELETED
-		    : c->status == 'T' ? SDF_FILE_TYPE_CHANGED
-				       : SDF_FILE_MODIFIED;
+	            : c->status == 'D' ? SDF_FILE_DELETED
+	            : c->status == 'T' ? SDF_FILE_TYPE_CHANGED
+	                               : SDF_FILE_MODIFIED;
 	memcpy(f->old_oid, c->old_oid, sizeof(f->old_oid));
 	memcpy(f->new_oid, c->new_oid, sizeof(f->new_oid));
 	f->old_mode = c->old_mode;
@@ -327,13 +328,13 @@ static int summarize_one(sdf_file_summary *f, const sdf_tree_change *c,
 	if (!cached) {
 		if ((has_old && c->old_mode != SDF_MODE_GITLINK &&
 		     (err = sdf_store_object_size(&f->old_size, st,
-						  c->old_oid)) < 0) ||
+		                                  c->old_oid)) < 0) ||
 		    (has_new && c->new_mode != SDF_MODE_GITLINK &&
 		     (err = sdf_store_object_size(&f->new_size, st,
-						  c->new_oid)) < 0))
+		                                  c->new_oid)) < 0))
 			goto done;
 		err = read_sides(&old, &new, reader2, cache, f->old_size,
-				 f->new_size);
+		                 f->new_size);
 		if (err == SDF_ETOOBIG) {
 			/* a packed blob too large to read whole: sizes only */
 			sdf_error_clear();
@@ -349,7 +350,7 @@ static int summarize_one(sdf_file_summary *f, const sdf_tree_change *c,
 		f->new_lines = new.stats.lines;
 	}
 	f->oversized = f->old_size > opts->max_file_bytes ||
-		       f->new_size > opts->max_file_bytes;
+	               f->new_size > opts->max_file_bytes;
 	if (has_old)
 		hash_hex(f->old_hash, &old.stats.content);
 	if (has_new)
@@ -375,8 +376,8 @@ static int summarize_one(sdf_file_summary *f, const sdf_tree_change *c,
 	} else if (!has_new) {
 		f->deletions = old.stats.lines;
 	} else if (old.stats.bytes != new.stats.bytes ||
-		   memcmp(&old.stats.content, &new.stats.content,
-			  sizeof(old.stats.content)) != 0) {
+	           memcmp(&old.stats.content, &new.stats.content,
+	                  sizeof(old.stats.content)) != 0) {
 		lo.work_budget = opts->work_budget;
 		if ((err = sdf_diff_lines(&lr, old.side, new.side, &lo)) < 0)
 			goto done;
@@ -391,14 +392,14 @@ patch:
 	       c->new_mode != SDF_MODE_GITLINK;
 	if (opts->patches && text && (f->additions || f->deletions)) {
 		uint64_t cap = opts->max_patch_bytes < *patch_budget
-				       ? opts->max_patch_bytes
-				       : *patch_budget;
+		                   ? opts->max_patch_bytes
+		                   : *patch_budget;
 		int truncated = 0;
 		if (cap == 0)
 			truncated = 1;
 		else if ((err = sdf_store_patch(patch_out, &f->patch_len,
-						&truncated, st, c,
-						(size_t)cap)) < 0)
+		                                &truncated, st, c,
+		                                (size_t)cap)) < 0)
 			goto done;
 		f->patch = *patch_out;
 		f->patch_truncated = truncated;
@@ -413,8 +414,8 @@ done:
 }
 
 int sdf_summarize(sdf_diff_totals *totals, sdf_store *st, sdf_store *reader2,
-		  const char *old_tree, const char *new_tree,
-		  const sdf_summary_options *opts_in)
+                  const char *old_tree, const char *new_tree,
+                  const sdf_summary_options *opts_in)
 {
 	sdf_summary_options opts = SDF_SUMMARY_OPTIONS_INIT;
 	sdf_tree_change *changes = NULL;
@@ -443,7 +444,7 @@ int sdf_summarize(sdf_diff_totals *totals, sdf_store *st, sdf_store *reader2,
 			break;
 		}
 		err = summarize_one(&f, &changes[i], st, reader2, cache, &opts,
-				    &patch_budget, &patch);
+		                    &patch_budget, &patch);
 		if (err == 0) {
 			totals->files++;
 			totals->additions += f.additions;
@@ -455,8 +456,8 @@ int sdf_summarize(sdf_diff_totals *totals, sdf_store *st, sdf_store *reader2,
 			totals->patch_bytes += f.patch_len;
 			if (opts.on_file && opts.on_file(&f, opts.payload) < 0)
 				err = sdf_error_last_code() < 0
-					      ? sdf_error_last_code()
-					      : SDF_ECANCELED;
+				          ? sdf_error_last_code()
+				          : SDF_ECANCELED;
 		}
 		sdf_free(patch);
 		if (err < 0)

@@ -117,13 +117,13 @@ static int valid_name(const char *s)
 }
 
 static int record_path(char *buf, size_t cap, const sdf_cache *c,
-		       const char *kind, const char *key)
+                       const char *kind, const char *key)
 {
 	if (!valid_name(kind) || !valid_name(key))
 		return sdf_error_set(SDF_EINVAL, "bad cache key '%s/%s'", kind,
-				     key);
+		                     key);
 	if ((size_t)snprintf(buf, cap, "%s/%s/%.2s/%s", c->root, kind, key,
-			     key + 2) >= cap)
+	                     key + 2) >= cap)
 		return sdf_error_set(SDF_EINVAL, "cache path too long");
 	return 0;
 }
@@ -141,7 +141,7 @@ static int mkdirs_for(const char *file)
 		*s = '\0';
 		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 			return sdf_error_set_errno(SDF_EIO, errno,
-						   "cannot create '%s'", buf);
+			                           "cannot create '%s'", buf);
 		*s = '/';
 	}
 	return 0;
@@ -154,7 +154,7 @@ static void touch(int fd)
 }
 
 int sdf_cache_open_file(int *fd, sdf_cache *c, const char *kind,
-			const char *key)
+                        const char *key)
 {
 	char path[PATH_MAX];
 	int err;
@@ -164,15 +164,15 @@ int sdf_cache_open_file(int *fd, sdf_cache *c, const char *kind,
 		return err;
 	if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno == ENOENT
-			       ? sdf_error_set(SDF_ENOTFOUND, "not cached")
-			       : sdf_error_set_errno(SDF_EIO, errno,
-						     "cannot open '%s'", path);
+		           ? sdf_error_set(SDF_ENOTFOUND, "not cached")
+		           : sdf_error_set_errno(SDF_EIO, errno,
+		                                 "cannot open '%s'", path);
 	touch(*fd);
 	return 0;
 }
 
 int sdf_cache_get(void **data, size_t *len, sdf_cache *c, const char *kind,
-		  const char *key)
+                  const char *key)
 {
 	struct stat st;
 	unsigned char *raw = NULL, *out = NULL;
@@ -225,7 +225,7 @@ done:
 }
 
 int sdf_cache_create_file(sdf_cache_file *f, sdf_cache *c, const char *kind,
-			  const char *key)
+                          const char *key)
 {
 	int err;
 
@@ -233,13 +233,13 @@ int sdf_cache_create_file(sdf_cache_file *f, sdf_cache *c, const char *kind,
 	if ((err = record_path(f->final, sizeof(f->final), c, kind, key)) < 0)
 		return err;
 	if ((size_t)snprintf(f->tmp, sizeof(f->tmp), "%s.tmp-XXXXXX",
-			     f->final) >= sizeof(f->tmp))
+	                     f->final) >= sizeof(f->tmp))
 		return sdf_error_set(SDF_EINVAL, "cache path too long");
 	if ((err = mkdirs_for(f->final)) < 0)
 		return err;
 	if ((f->fd = mkstemp(f->tmp)) < 0)
 		return sdf_error_set_errno(SDF_EIO, errno, "cannot create '%s'",
-					   f->tmp);
+		                           f->tmp);
 	return 0;
 }
 
@@ -278,7 +278,7 @@ static void scan_dir(struct scan *s, const char *dir, int depth)
 		if (de->d_name[0] == '.')
 			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
-				     de->d_name) >= sizeof(path) ||
+		                     de->d_name) >= sizeof(path) ||
 		    lstat(path, &st) < 0)
 			continue;
 		if (S_ISDIR(st.st_mode) && depth < 2) {
@@ -290,8 +290,8 @@ static void scan_dir(struct scan *s, const char *dir, int depth)
 		s->total += (uint64_t)st.st_size;
 		if (s->n == s->cap) {
 			size_t cap = s->cap ? s->cap * 2 : 64;
-			struct entry *v = sdf_reallocarray(s->v, cap,
-							   sizeof(*v));
+			struct entry *v =
+			    sdf_reallocarray(s->v, cap, sizeof(*v));
 			if (!v) {
 				s->err = SDF_EBUDGET;
 				break;
@@ -357,11 +357,11 @@ int sdf_cache_commit_file(sdf_cache *c, sdf_cache_file *f)
 	}
 	if (close(f->fd) < 0)
 		err = sdf_error_set_errno(SDF_EIO, errno, "cannot write '%s'",
-					  f->tmp);
+		                          f->tmp);
 	f->fd = -1;
 	if (!err && rename(f->tmp, f->final) < 0)
 		err = sdf_error_set_errno(SDF_EIO, errno, "cannot write '%s'",
-					  f->final);
+		                          f->final);
 	if (err) {
 		unlink(f->tmp);
 		return err;
@@ -374,7 +374,7 @@ int sdf_cache_commit_file(sdf_cache *c, sdf_cache_file *f)
 }
 
 int sdf_cache_put(sdf_cache *c, const char *kind, const char *key,
-		  const void *data, size_t len)
+                  const void *data, size_t len)
 {
 	sdf_cache_file f;
 	ZSTD_CCtx *cctx = NULL;
@@ -393,12 +393,13 @@ int sdf_cache_put(sdf_cache *c, const char *kind, const char *key,
 	}
 	n = ZSTD_compressCCtx(cctx, out, bound, data, len, 3);
 	if (ZSTD_isError(n)) {
-		err = sdf_error_set(SDF_ERROR, "zstd: %s", ZSTD_getErrorName(n));
+		err =
+		    sdf_error_set(SDF_ERROR, "zstd: %s", ZSTD_getErrorName(n));
 		goto fail;
 	}
 	if (write(f.fd, out, n) != (ssize_t)n) {
 		err = sdf_error_set_errno(SDF_EIO, errno, "cannot write '%s'",
-					  f.tmp);
+		                          f.tmp);
 		goto fail;
 	}
 	ZSTD_freeCCtx(cctx);

@@ -45,10 +45,10 @@ static int class_match(const char *name, size_t len, unsigned char c)
 		const char *name;
 		int (*fn)(int);
 	} classes[] = {
-		{"alnum", isalnum}, {"alpha", isalpha}, {"blank", isblank},
-		{"cntrl", iscntrl}, {"digit", isdigit}, {"graph", isgraph},
-		{"lower", islower}, {"print", isprint}, {"punct", ispunct},
-		{"space", isspace}, {"upper", isupper}, {"xdigit", isxdigit},
+	    {"alnum", isalnum}, {"alpha", isalpha}, {"blank", isblank},
+	    {"cntrl", iscntrl}, {"digit", isdigit}, {"graph", isgraph},
+	    {"lower", islower}, {"print", isprint}, {"punct", ispunct},
+	    {"space", isspace}, {"upper", isupper}, {"xdigit", isxdigit},
 	};
 
 	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
@@ -115,7 +115,7 @@ static int bracket(const char **pp, unsigned char c)
 }
 
 static int match_at(const char *pat, const char *pstart, const char *t,
-		    int pathname)
+                    int pathname)
 {
 	for (const char *p = pat;; p++) {
 		unsigned char c = (unsigned char)*p;
@@ -148,7 +148,8 @@ static int match_at(const char *pat, const char *pstart, const char *t,
 					return 1; /* "x/" "**": everything */
 				/* "**" "/": zero or more directories */
 				for (const char *s = t;;) {
-					if (match_at(p + 3, pstart, s, pathname))
+					if (match_at(p + 3, pstart, s,
+					             pathname))
 						return 1;
 					s = strchr(s, '/');
 					if (!s)
@@ -294,7 +295,7 @@ static int load(struct plist *l, int dirfd, const char *path)
 }
 
 int sdf_ignore_new(sdf_ignore **out, const char *info_exclude,
-		   const char *excludes_file)
+                   const char *excludes_file)
 {
 	sdf_ignore *ig = sdf_calloc(1, sizeof(*ig));
 	int err = 0;
@@ -302,8 +303,8 @@ int sdf_ignore_new(sdf_ignore **out, const char *info_exclude,
 	*out = NULL;
 	if (!ig)
 		return SDF_EBUDGET;
-	if ((info_exclude && (err = load(&ig->exclude, AT_FDCWD,
-					 info_exclude)) < 0) ||
+	if ((info_exclude &&
+	     (err = load(&ig->exclude, AT_FDCWD, info_exclude)) < 0) ||
 	    (excludes_file &&
 	     (err = load(&ig->excludes, AT_FDCWD, excludes_file)) < 0)) {
 		sdf_ignore_free(ig);
@@ -358,8 +359,8 @@ void sdf_ignore_pop_dir(sdf_ignore *ig)
 }
 
 /* -1: no line matches; 0: a negative line matches last; 1: ignored. */
-static int check_list(const struct plist *l, const char *path,
-		      const char *name, int is_dir)
+static int check_list(const struct plist *l, const char *path, const char *name,
+                      int is_dir)
 {
 	const char *rel;
 

@@ -65,7 +65,7 @@ static int same_stat(const struct stat *a, const struct stat *b)
 
 /* Streams one regular file into a loose blob. SDF_ECHANGED: try again. */
 static int store_regular(git_oid *id, struct stat *st, git_odb *odb, int fd,
-			 char *buf)
+                         char *buf)
 {
 	git_odb_stream *ws = NULL;
 	struct stat after;
@@ -77,8 +77,9 @@ static int store_regular(git_oid *id, struct stat *st, git_odb *odb, int fd,
 		return sdf_error_set_errno(SDF_EIO, errno, "stat");
 	if (!S_ISREG(st->st_mode))
 		return sdf_error_set(SDF_ECHANGED, "changed type while read");
-	if ((err = git_odb_open_wstream(&ws, odb, (git_object_size_t)st->st_size,
-					GIT_OBJECT_BLOB)) < 0)
+	if ((err =
+	         git_odb_open_wstream(&ws, odb, (git_object_size_t)st->st_size,
+	                              GIT_OBJECT_BLOB)) < 0)
 		return sdf_git_error(err, "cannot store");
 	for (;;) {
 		n = read(fd, buf, READ_CHUNK);
@@ -125,21 +126,20 @@ static int store_gitlink(git_oid *id, const char *full)
 	git_repository *sub = NULL;
 	int err;
 
-	if ((err = git_repository_open_ext(&sub, full,
-					   GIT_REPOSITORY_OPEN_NO_SEARCH,
-					   NULL)) < 0)
+	if ((err = git_repository_open_ext(
+	         &sub, full, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0)
 		return sdf_git_error(err, "not a repository");
 	err = git_reference_name_to_id(id, sub, "HEAD");
 	git_repository_free(sub);
 	if (err < 0)
 		return sdf_error_set(SDF_EINVAL,
-				     "embedded repository has no commit "
-				     "checked out");
+		                     "embedded repository has no commit "
+		                     "checked out");
 	return 0;
 }
 
 static int store_one(struct job *j, git_odb *odb, const char *worktree,
-		     char *buf)
+                     char *buf)
 {
 	char full[PATH_MAX];
 	size_t plen = strlen(j->path);
@@ -160,14 +160,14 @@ static int store_one(struct job *j, git_odb *odb, const char *worktree,
 			ssize_t n = readlink(full, buf, READ_CHUNK);
 			if (n < 0)
 				return sdf_error_set_errno(SDF_EIO, errno,
-							   "readlink");
+				                           "readlink");
 			if (n != j->st.st_size) {
 				err = sdf_error_set(SDF_ECHANGED,
-						    "link changed while read");
+				                    "link changed while read");
 				continue;
 			}
 			if ((err = git_odb_write(&j->id, odb, buf, (size_t)n,
-						 GIT_OBJECT_BLOB)) < 0)
+			                         GIT_OBJECT_BLOB)) < 0)
 				return sdf_git_error(err, "cannot store");
 			j->mode = GIT_FILEMODE_LINK;
 			return 0;
@@ -182,8 +182,8 @@ static int store_one(struct job *j, git_odb *odb, const char *worktree,
 		}
 		if (!S_ISREG(j->st.st_mode))
 			return sdf_error_set(SDF_EINVAL,
-					     "not a regular file, symlink or "
-					     "directory");
+			                     "not a regular file, symlink or "
+			                     "directory");
 		fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0) {
 			if (errno == ENOENT) {
@@ -198,8 +198,8 @@ static int store_one(struct job *j, git_odb *odb, const char *worktree,
 		close(fd);
 		if (err == 0) {
 			j->mode = (j->st.st_mode & S_IXUSR)
-					  ? GIT_FILEMODE_BLOB_EXECUTABLE
-					  : GIT_FILEMODE_BLOB;
+			              ? GIT_FILEMODE_BLOB_EXECUTABLE
+			              : GIT_FILEMODE_BLOB;
 			return 0;
 		}
 		if (err != SDF_ECHANGED)
@@ -232,7 +232,7 @@ static void run_jobs(struct pool *p, git_odb *odb, char *buf)
 			if (!p->fatal) {
 				p->fatal = err;
 				snprintf(p->fatal_msg, sizeof(p->fatal_msg),
-					 "'%s': %s", j->path, sdf_error_last());
+				         "'%s': %s", j->path, sdf_error_last());
 			}
 			pthread_mutex_unlock(&p->lock);
 			atomic_store(&p->stop, 1);
@@ -248,7 +248,7 @@ static void fail_pool(struct pool *p, int code)
 	if (!p->fatal) {
 		p->fatal = code;
 		snprintf(p->fatal_msg, sizeof(p->fatal_msg), "%s",
-			 sdf_error_last());
+		         sdf_error_last());
 	}
 	pthread_mutex_unlock(&p->lock);
 	atomic_store(&p->stop, 1);
@@ -268,7 +268,8 @@ static void *worker(void *arg)
 		if (err > -1 && !buf)
 			err = SDF_EBUDGET;
 		else if (err < 0 && repo)
-			err = sdf_git_error(err, "cannot open the object store");
+			err =
+			    sdf_git_error(err, "cannot open the object store");
 		fail_pool(p, err < 0 ? err : SDF_EBUDGET);
 	} else {
 		run_jobs(p, odb, buf);
@@ -332,7 +333,7 @@ static const char *index_path(const char *path, char *buf, size_t len)
 }
 
 static int apply_batch(git_index *index, struct pool *p,
-		       const sdf_track_options *opts, sdf_track_result *res)
+                       const sdf_track_options *opts, sdf_track_result *res)
 {
 	char pbuf[PATH_MAX];
 	int err = 0;
@@ -348,27 +349,27 @@ static int apply_batch(git_index *index, struct pool *p,
 			e.path = path;
 			if ((err = git_index_add(index, &e)) < 0)
 				err = sdf_git_error(err, "cannot index '%s'",
-						    path);
+				                    path);
 			res->written++;
 			res->written_bytes += (uint64_t)j->st.st_size;
 			break;
 		case JOB_VANISHED:
 			if ((err = git_index_remove_bypath(index, path)) < 0)
 				err = sdf_git_error(err, "cannot unindex '%s'",
-						    path);
+				                    path);
 			break;
 		default:
 			if (opts->strict) {
 				err = sdf_error_set(j->code, "'%s': %s", path,
-						    j->msg ? j->msg
-							   : "cannot read");
+				                    j->msg ? j->msg
+				                           : "cannot read");
 				break;
 			}
 			res->skipped++;
 			if (opts->notice)
 				opts->notice(path, j->code,
-					     j->msg ? j->msg : "cannot read",
-					     opts->payload);
+				             j->msg ? j->msg : "cannot read",
+				             opts->payload);
 		}
 	}
 	return err;
@@ -387,13 +388,13 @@ static int read_small(char **out, size_t *len, const char *path)
 	*len = 0;
 	if (fd < 0)
 		return errno == ENOENT || errno == ENOTDIR
-			       ? 0
-			       : sdf_error_set_errno(SDF_EIO, errno,
-						     "cannot read '%s'", path);
+		           ? 0
+		           : sdf_error_set_errno(SDF_EIO, errno,
+		                                 "cannot read '%s'", path);
 	if (fstat(fd, &st) < 0 || st.st_size > MAX_EXCLUDE_BYTES) {
 		close(fd);
-		return sdf_error_set(SDF_ETOOBIG, "'%s' is over %d bytes",
-				     path, MAX_EXCLUDE_BYTES);
+		return sdf_error_set(SDF_ETOOBIG, "'%s' is over %d bytes", path,
+		                     MAX_EXCLUDE_BYTES);
 	}
 	if (!(buf = sdf_malloc((size_t)st.st_size + 1))) {
 		close(fd);
@@ -404,7 +405,7 @@ static int read_small(char **out, size_t *len, const char *path)
 	if (n < 0) {
 		sdf_free(buf);
 		return sdf_error_set_errno(SDF_EIO, errno, "cannot read '%s'",
-					   path);
+		                           path);
 	}
 	buf[n] = '\0';
 	*out = buf;
@@ -438,13 +439,13 @@ static int sync_exclude(const sdf_store *st)
 		if (!f || (wlen && fwrite(want, 1, wlen, f) != wlen) ||
 		    fclose(f) != 0) {
 			err = sdf_error_set_errno(SDF_EIO, errno,
-						  "cannot write '%s'", tmp);
+			                          "cannot write '%s'", tmp);
 			goto done;
 		}
 	}
 	if (rename(tmp, dst) < 0)
 		err = sdf_error_set_errno(SDF_EIO, errno, "cannot write '%s'",
-					  dst);
+		                          dst);
 done:
 	sdf_free(want);
 	sdf_free(have);
@@ -478,7 +479,7 @@ static uint32_t mode_of(const struct stat *st)
 	if (S_ISLNK(st->st_mode))
 		return GIT_FILEMODE_LINK;
 	return (st->st_mode & S_IXUSR) ? GIT_FILEMODE_BLOB_EXECUTABLE
-				       : GIT_FILEMODE_BLOB;
+	                               : GIT_FILEMODE_BLOB;
 }
 
 /*
@@ -486,7 +487,7 @@ static uint32_t mode_of(const struct stat *st)
  * "racily clean" (written in the same instant as the index itself).
  */
 static int unchanged(const git_index_entry *e, const struct stat *st,
-		     const struct timespec *index_mtime)
+                     const struct timespec *index_mtime)
 {
 	if (e->mode != mode_of(st) || e->file_size != (uint32_t)st->st_size ||
 	    e->mtime.seconds != (int32_t)st->st_mtim.tv_sec ||
@@ -550,7 +551,7 @@ static int is_nested_repo(int dirfd, const char *name)
 static int walk_dir(struct walk *w, int dirfd, size_t plen, unsigned depth);
 
 static int walk_entry(struct walk *w, int dirfd, const char *name, size_t plen,
-		      unsigned depth)
+                      unsigned depth)
 {
 	size_t nlen = strlen(name);
 	struct stat st;
@@ -559,7 +560,7 @@ static int walk_entry(struct walk *w, int dirfd, const char *name, size_t plen,
 
 	if (plen + nlen + 2 >= sizeof(w->path))
 		return sdf_error_set(SDF_EINVAL, "path too long under '%.*s'",
-				     (int)plen, w->path);
+		                     (int)plen, w->path);
 	memcpy(w->path + plen, name, nlen + 1);
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : push_job(w, w->path);
@@ -573,13 +574,13 @@ static int walk_entry(struct walk *w, int dirfd, const char *name, size_t plen,
 			return push_job(w, w->path);
 		}
 		fd = openat(dirfd, name,
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return errno == ENOENT || errno == ENOTDIR
-				       ? 0
-				       : sdf_error_set_errno(SDF_EIO, errno,
-							     "cannot open '%s'",
-							     w->path);
+			           ? 0
+			           : sdf_error_set_errno(SDF_EIO, errno,
+			                                 "cannot open '%s'",
+			                                 w->path);
 		w->path[plen + nlen] = '/';
 		w->path[plen + nlen + 1] = '\0';
 		return walk_dir(w, fd, plen + nlen + 1, depth + 1);
@@ -594,7 +595,8 @@ static int walk_entry(struct walk *w, int dirfd, const char *name, size_t plen,
 	return push_job(w, w->path);
 }
 
-/* Walks the directory open at dirfd (consumed), whose path is w->path[0..plen). */
+/* Walks the directory open at dirfd (consumed), whose path is w->path[0..plen).
+ */
 static int walk_dir(struct walk *w, int dirfd, size_t plen, unsigned depth)
 {
 	DIR *d;
@@ -607,7 +609,7 @@ static int walk_dir(struct walk *w, int dirfd, size_t plen, unsigned depth)
 	}
 	if (!(d = fdopendir(dirfd))) {
 		err = sdf_error_set_errno(SDF_EIO, errno, "cannot read '%s'",
-					  plen ? w->path : ".");
+		                          plen ? w->path : ".");
 		close(dirfd);
 		return err;
 	}
@@ -626,7 +628,7 @@ static int walk_dir(struct walk *w, int dirfd, size_t plen, unsigned depth)
 	}
 	if (!err && errno)
 		err = sdf_error_set_errno(SDF_EIO, errno, "cannot read '%s'",
-					  plen ? w->path : ".");
+		                          plen ? w->path : ".");
 	sdf_ignore_pop_dir(w->ig);
 	closedir(d);
 	return err;
@@ -646,12 +648,12 @@ static int excludes_file(char **out, git_repository *repo)
 		snprintf(buf, sizeof(buf), "%s", path.ptr);
 	} else {
 		const char *xdg = getenv("XDG_CONFIG_HOME"),
-			   *home = getenv("HOME");
+		           *home = getenv("HOME");
 		if (xdg && *xdg)
 			snprintf(buf, sizeof(buf), "%s/git/ignore", xdg);
 		else
 			snprintf(buf, sizeof(buf), "%s/.config/git/ignore",
-				 home ? home : "");
+			         home ? home : "");
 	}
 	git_error_clear();
 	git_buf_dispose(&path);
@@ -674,10 +676,9 @@ static int walk_worktree(struct walk *w, git_repository *repo)
 		return err;
 	fd = open(w->st->worktree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return sdf_error_set_errno(errno == ENOENT ? SDF_ENOTFOUND
-							   : SDF_EIO,
-					   errno, "cannot open worktree '%s'",
-					   w->st->worktree);
+		return sdf_error_set_errno(
+		    errno == ENOENT ? SDF_ENOTFOUND : SDF_EIO, errno,
+		    "cannot open worktree '%s'", w->st->worktree);
 	w->path[0] = '\0';
 	return walk_dir(w, fd, 0, 0);
 }
@@ -694,7 +695,7 @@ static int drop_unseen(struct walk *w, sdf_track_result *res)
 			continue;
 		e = git_index_get_byindex(w->index, i);
 		if ((err = git_index_remove(w->index, e->path,
-					    git_index_entry_stage(e))) < 0)
+		                            git_index_entry_stage(e))) < 0)
 			return sdf_git_error(err, "cannot drop an entry");
 		res->removed++;
 	}
@@ -704,12 +705,12 @@ static int drop_unseen(struct walk *w, sdf_track_result *res)
 static int cmp_job(const void *a, const void *b)
 {
 	return strcmp(((const struct job *)a)->path,
-		      ((const struct job *)b)->path);
+	              ((const struct job *)b)->path);
 }
 
 /* Stores the jobs' files a batch at a time and enters them in the index. */
 static int store_jobs(git_index *index, struct walk *w, unsigned workers,
-		      const sdf_track_options *opts, sdf_track_result *res)
+                      const sdf_track_options *opts, sdf_track_result *res)
 {
 	struct pool p;
 	int err = 0;
@@ -749,7 +750,7 @@ static unsigned default_workers(void)
 }
 
 int sdf_snapshot_track(sdf_track_result *out, sdf_store *st,
-		       const sdf_track_options *opts_in)
+                       const sdf_track_options *opts_in)
 {
 	sdf_track_options opts = SDF_TRACK_OPTIONS_INIT;
 	git_index *index = NULL;
@@ -769,8 +770,8 @@ int sdf_snapshot_track(sdf_track_result *out, sdf_store *st,
 	if ((err = sdf_label_check(opts.label)) < 0)
 		goto done;
 	if (!st->worktree) {
-		err = sdf_error_set(SDF_EINVAL, "the store '%s' has no worktree",
-				    st->path);
+		err = sdf_error_set(SDF_EINVAL,
+		                    "the store '%s' has no worktree", st->path);
 		goto done;
 	}
 	if ((err = sdf_store_lock(st, 1)) < 0)

@@ -55,15 +55,17 @@ static int add_delta(struct collect *c, const git_diff_delta *d)
 	ch = &c->v[c->n];
 	memset(ch, 0, sizeof(*ch));
 	ch->status = status_of(d->status);
-	if (!(ch->path = sdf_strdup(has_new ? d->new_file.path
-					    : d->old_file.path)))
+	if (!(ch->path =
+	          sdf_strdup(has_new ? d->new_file.path : d->old_file.path)))
 		return c->err = SDF_EBUDGET;
 	if (has_old) {
-		git_oid_tostr(ch->old_oid, sizeof(ch->old_oid), &d->old_file.id);
+		git_oid_tostr(ch->old_oid, sizeof(ch->old_oid),
+		              &d->old_file.id);
 		ch->old_mode = d->old_file.mode;
 	}
 	if (has_new) {
-		git_oid_tostr(ch->new_oid, sizeof(ch->new_oid), &d->new_file.id);
+		git_oid_tostr(ch->new_oid, sizeof(ch->new_oid),
+		              &d->new_file.id);
 		ch->new_mode = d->new_file.mode;
 	}
 	c->n++;
@@ -71,7 +73,7 @@ static int add_delta(struct collect *c, const git_diff_delta *d)
 }
 
 int sdf_tree_changes(sdf_tree_change **out, size_t *count, sdf_store *st,
-		     const char *old_tree, const char *new_tree)
+                     const char *old_tree, const char *new_tree)
 {
 	git_tree *a = NULL, *b = NULL;
 	git_diff *diff = NULL;
@@ -125,7 +127,7 @@ int sdf_store_object_size(uint64_t *out, sdf_store *st, const char *oid_hex)
 	*out = 0;
 	if (git_oid_fromstr(&id, oid_hex) < 0)
 		return sdf_error_set(SDF_EINVAL, "'%s' is not an object id",
-				     oid_hex);
+		                     oid_hex);
 	if ((err = git_repository_odb(&odb, st->repo)) < 0)
 		return sdf_git_error(err, "cannot open the object database");
 	err = git_odb_read_header(&len, &type, odb, &id);
@@ -136,17 +138,17 @@ int sdf_store_object_size(uint64_t *out, sdf_store *st, const char *oid_hex)
 	return 0;
 }
 
-int sdf_store_attr(int *out, sdf_store *st, const char *path,
-		   const char *name)
+int sdf_store_attr(int *out, sdf_store *st, const char *path, const char *name)
 {
 	const char *value = NULL;
 	int err;
 
 	*out = 0;
-	if ((err = git_attr_get(&value, st->repo, GIT_ATTR_CHECK_FILE_THEN_INDEX,
-				path, name)) < 0)
+	if ((err = git_attr_get(&value, st->repo,
+	                        GIT_ATTR_CHECK_FILE_THEN_INDEX, path, name)) <
+	    0)
 		return sdf_git_error(err, "cannot read attributes of '%s'",
-				     path);
+		                     path);
 	switch (git_attr_value(value)) {
 	case GIT_ATTR_VALUE_TRUE:
 		*out = 1;
@@ -172,14 +174,15 @@ static int blob_of(git_blob **out, sdf_store *st, const char *hex)
 	if (!hex[0])
 		return 0;
 	if (git_oid_fromstr(&id, hex) < 0)
-		return sdf_error_set(SDF_EINVAL, "'%s' is not an object id", hex);
+		return sdf_error_set(SDF_EINVAL, "'%s' is not an object id",
+		                     hex);
 	if ((err = git_blob_lookup(out, st->repo, &id)) < 0)
 		return sdf_git_error(err, "cannot read blob %s", hex);
 	return 0;
 }
 
 int sdf_store_patch(char **out, size_t *len, int *truncated, sdf_store *st,
-		    const sdf_tree_change *c, size_t max_bytes)
+                    const sdf_tree_change *c, size_t max_bytes)
 {
 	git_blob *a = NULL, *b = NULL;
 	git_patch *patch = NULL;
@@ -196,10 +199,10 @@ int sdf_store_patch(char **out, size_t *len, int *truncated, sdf_store *st,
 	opts.context_lines = 3;
 	opts.flags = GIT_DIFF_FORCE_TEXT;
 	if ((err = git_patch_from_blobs(&patch, a, c->path, b, c->path,
-					&opts)) < 0 ||
+	                                &opts)) < 0 ||
 	    (err = git_patch_to_buf(&buf, patch)) < 0) {
 		err = sdf_git_error(err, "cannot render the patch of '%s'",
-				    c->path);
+		                    c->path);
 		goto done;
 	}
 	if (buf.size > max_bytes) {

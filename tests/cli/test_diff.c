@@ -43,9 +43,9 @@ static void commit(const char *msg)
 	char cmd[256];
 
 	snprintf(cmd, sizeof(cmd),
-		 "git add -A && git -c user.name=t -c user.email=t@t "
-		 "commit -q --allow-empty -m '%s'",
-		 msg);
+	         "git add -A && git -c user.name=t -c user.email=t@t "
+	         "commit -q --allow-empty -m '%s'",
+	         msg);
 	sh_in(repo, cmd);
 }
 
@@ -64,9 +64,10 @@ static void make_history(void)
 	tu_write_str(repo, "name with space.txt", "1\n");
 	tu_write_str(repo, "\xc3\xbc.txt", "1\n");
 	commit("one");
-	tu_write_str(repo, "modify.c", "int a;\nint B;\nint c;\nint d;\nint e;\n");
+	tu_write_str(repo, "modify.c",
+	             "int a;\nint B;\nint c;\nint d;\nint e;\n");
 	sh_in(repo, "rm delete.txt to-link && ln -s keep.txt to-link && "
-		    "chmod +x mode.sh");
+	            "chmod +x mode.sh");
 	tu_write(repo, "bin.dat", "\0\1\2\3", 4, 0);
 	tu_write_str(repo, "no-eol", "x\ny\n");
 	tu_write_str(repo, "dup.txt", "x\ny\nx\nx\nz\nx\n");
@@ -101,13 +102,14 @@ Test(diff, text_formats_match_git_on_a_repository)
 
 	make_history();
 	for (size_t i = 0; i < 3; i++) {
-		char *ours = run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD %s",
-				    SDF_CLI, repo, flags[i]);
+		char *ours =
+		    run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD %s",
+		           SDF_CLI, repo, flags[i]);
 		char *theirs = run_ok("git -C '%s' diff --no-renames %s HEAD~1 "
-				      "HEAD",
-				      repo, flags[i]);
+		                      "HEAD",
+		                      repo, flags[i]);
 		cr_assert_str_eq(ours, theirs, "%s differs:\n%s\nvs git:\n%s",
-				 flags[i], ours, theirs);
+		                 flags[i], ours, theirs);
 		free(ours);
 		free(theirs);
 	}
@@ -127,17 +129,17 @@ Test(diff, store_snapshots_match_git_on_the_same_trees)
 	tu_write_str(wt, "src/main.txt", "hello\nturn 2\n");
 	char *t2 = cli_track(wt, store, NULL);
 	char *ours = run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI,
-			    store, t1, t2);
+	                    store, t1, t2);
 	char *theirs = run_ok("git --git-dir='%s' diff --no-renames --numstat "
-			      "%s %s",
-			      store, t1, t2);
+	                      "%s %s",
+	                      store, t1, t2);
 	cr_assert_str_eq(ours, theirs);
 	free(ours);
 	free(theirs);
 	/* FROM only: the worktree is snapshotted first */
 	tu_write_str(wt, "src/main.txt", "hello\nturn 2\nturn 3\n");
 	ours = run_ok("'%s' diff --worktree '%s' --store '%s' %s --numstat",
-		      SDF_CLI, wt, store, t2);
+	              SDF_CLI, wt, store, t2);
 	cr_assert_str_eq(ours, "1\t0\tsrc/main.txt\n");
 	free(ours);
 	free(t1);
@@ -153,7 +155,8 @@ static json_t *file_named(json_t *files, const char *path)
 
 	json_array_foreach(files, i, f)
 	{
-		if (!strcmp(json_string_value(json_object_get(f, "path")), path))
+		if (!strcmp(json_string_value(json_object_get(f, "path")),
+		            path))
 			return f;
 	}
 	cr_assert_fail("no file %s in the JSON", path);
@@ -166,7 +169,7 @@ Test(diff, json_has_every_field)
 
 	make_history();
 	char *out = run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json",
-			   SDF_CLI, repo);
+	                   SDF_CLI, repo);
 	json_t *doc = json_loads(out, 0, &jerr);
 	cr_assert_not_null(doc, "%s: %s", jerr.text, out);
 	json_t *files = json_object_get(doc, "files");
@@ -174,7 +177,7 @@ Test(diff, json_has_every_field)
 
 	json_t *m = file_named(files, "modify.c");
 	cr_assert_str_eq(json_string_value(json_object_get(m, "status")),
-			 "modified");
+	                 "modified");
 	cr_assert_eq(json_integer_value(json_object_get(m, "additions")), 2);
 	cr_assert_eq(json_integer_value(json_object_get(m, "deletions")), 1);
 	cr_assert_eq(json_integer_value(json_object_get(m, "old_lines")), 4);
@@ -185,11 +188,11 @@ Test(diff, json_has_every_field)
 	cr_assert_not_null(patch);
 	cr_assert(strstr(patch, "-int b;\n+int B;\n"), "%s", patch);
 	cr_assert_eq(strlen(json_string_value(json_object_get(m, "old_oid"))),
-		     40);
+	             40);
 
 	json_t *d = file_named(files, "delete.txt");
 	cr_assert_str_eq(json_string_value(json_object_get(d, "status")),
-			 "deleted");
+	                 "deleted");
 	cr_assert_eq(json_integer_value(json_object_get(d, "deletions")), 2);
 	cr_assert(json_is_null(json_object_get(d, "new_oid")));
 
@@ -199,13 +202,13 @@ Test(diff, json_has_every_field)
 
 	json_t *t = file_named(files, "to-link");
 	cr_assert_str_eq(json_string_value(json_object_get(t, "status")),
-			 "type_changed");
+	                 "type_changed");
 	cr_assert_str_eq(json_string_value(json_object_get(t, "new_mode")),
-			 "120000");
+	                 "120000");
 
 	json_t *tot = json_object_get(doc, "totals");
 	cr_assert_eq(json_integer_value(json_object_get(tot, "files")),
-		     json_array_size(files));
+	             json_array_size(files));
 	cr_assert_gt(json_integer_value(json_object_get(tot, "peak_bytes")), 0);
 	json_decref(doc);
 	free(out);
@@ -225,18 +228,20 @@ Test(diff, caps_and_generated_files)
 	write_lines(repo, "build/CMakeFiles/CMakeConfigureLog.yaml", 4096, 2);
 	commit("two");
 	char *out = run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json",
-			   SDF_CLI, repo);
+	                   SDF_CLI, repo);
 	json_t *doc = json_loads(out, 0, &jerr);
 	cr_assert_not_null(doc);
 	json_t *files = json_object_get(doc, "files");
 	json_t *big = file_named(files, "big.log");
 	cr_assert(json_is_true(json_object_get(big, "oversized")));
 	cr_assert_null(json_object_get(big, "patch"));
-	cr_assert_gt(json_integer_value(json_object_get(big, "additions")), 40000);
-	json_t *gen = file_named(files, "build/CMakeFiles/CMakeConfigureLog.yaml");
+	cr_assert_gt(json_integer_value(json_object_get(big, "additions")),
+	             40000);
+	json_t *gen =
+	    file_named(files, "build/CMakeFiles/CMakeConfigureLog.yaml");
 	cr_assert(json_is_true(json_object_get(gen, "generated")));
-	cr_assert_not_null(json_string_value(
-		json_object_get(gen, "generated_reason")));
+	cr_assert_not_null(
+	    json_string_value(json_object_get(gen, "generated_reason")));
 	cr_assert_null(json_object_get(gen, "patch"));
 	json_t *small = file_named(files, "small.txt");
 	cr_assert_not_null(json_object_get(small, "patch"));
@@ -245,19 +250,19 @@ Test(diff, caps_and_generated_files)
 
 	/* max-files stops the listing and says so */
 	out = run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json "
-		     "--max-files 1",
-		     SDF_CLI, repo);
+	             "--max-files 1",
+	             SDF_CLI, repo);
 	doc = json_loads(out, 0, &jerr);
 	cr_assert_eq(json_array_size(json_object_get(doc, "files")), 1);
 	cr_assert(json_is_true(
-		json_object_get(json_object_get(doc, "totals"), "truncated")));
+	    json_object_get(json_object_get(doc, "totals"), "truncated")));
 	json_decref(doc);
 	free(out);
 
 	/* a tiny patch cap: the patch is absent and flagged */
 	out = run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json "
-		     "--max-patch-bytes 10",
-		     SDF_CLI, repo);
+	             "--max-patch-bytes 10",
+	             SDF_CLI, repo);
 	doc = json_loads(out, 0, &jerr);
 	small = file_named(json_object_get(doc, "files"), "small.txt");
 	cr_assert_null(json_object_get(small, "patch"));
@@ -267,8 +272,8 @@ Test(diff, caps_and_generated_files)
 
 	/* OpenCode's shape */
 	out = run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --format "
-		     "opencode",
-		     SDF_CLI, repo);
+	             "opencode",
+	             SDF_CLI, repo);
 	doc = json_loads(out, 0, &jerr);
 	cr_assert(json_is_array(doc));
 	json_t *e = json_array_get(doc, 0);
@@ -284,7 +289,8 @@ Test(diff, exit_code_and_bad_input)
 	tu_result r;
 
 	make_history();
-	tu_sh(&r, "'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --numstat --exit-code",
+	tu_sh(&r,
+	      "'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --numstat --exit-code",
 	      SDF_CLI, repo);
 	cr_assert_eq(r.status, 1);
 	tu_result_dispose(&r);
@@ -299,16 +305,19 @@ Test(diff, exit_code_and_bad_input)
 	cr_assert(strstr(r.err, "nosuchthing"), "%s", r.err);
 	cr_assert_str_eq(r.out, "");
 	tu_result_dispose(&r);
-	tu_sh(&r, "'%s' diff --git-dir '%s/none' HEAD~1 HEAD", SDF_CLI, scratch);
+	tu_sh(&r, "'%s' diff --git-dir '%s/none' HEAD~1 HEAD", SDF_CLI,
+	      scratch);
 	cr_assert_neq(r.status, 0);
 	cr_assert_str_eq(r.out, "");
 	tu_result_dispose(&r);
 	/* a corrupt object: a clear error, no partial output */
-	sh_in(repo, "obj=$(git rev-parse HEAD:modify.c); "
-		    "f=.git/objects/$(echo $obj | cut -c1-2)/$(echo $obj | cut -c3-); "
-		    "chmod u+w $f; printf 'garbage' > $f");
-	tu_sh(&r, "'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --numstat", SDF_CLI,
-	      repo);
+	sh_in(
+	    repo,
+	    "obj=$(git rev-parse HEAD:modify.c); "
+	    "f=.git/objects/$(echo $obj | cut -c1-2)/$(echo $obj | cut -c3-); "
+	    "chmod u+w $f; printf 'garbage' > $f");
+	tu_sh(&r, "'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --numstat",
+	      SDF_CLI, repo);
 	cr_assert_neq(r.status, 0);
 	cr_assert_str_eq(r.out, "");
 	cr_assert(strstr(r.err, "modify.c"), "%s", r.err);
@@ -334,4 +343,96 @@ Test(diff, large_rewrite_is_exact_within_bounds)
 	cr_assert_str_eq(r.out, theirs);
 	free(theirs);
 	tu_result_dispose(&r);
+}
+
+/* Objects of the two trees' changed blobs, as paths in the store. */
+static void corrupt_blobs(const char *store, const char *t1, const char *t2)
+{
+	tu_result r;
+
+	tu_sh(&r,
+	      "cd '%s' && for o in $(git --git-dir=. diff --no-renames --raw "
+	      "--no-abbrev "
+	      "%s %s | awk '{print $3; print $4}'); do "
+	      "f=objects/$(echo $o | cut -c1-2)/$(echo $o | cut -c3-); "
+	      "[ -f $f ] && chmod u+w $f && printf junk > $f; done; true",
+	      store, t1, t2);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tu_result_dispose(&r);
+}
+
+Test(diff, a_pair_seen_before_reads_no_blob)
+{
+	char *wt = tu_path(scratch, "wt"), *store = tu_path(scratch, "store");
+
+	mkdir(wt, 0755);
+	write_lines(wt, "big.yaml", 2u << 20, 1);
+	tu_write_str(wt, "small.txt", "a\nb\n");
+	char *t1 = cli_track(wt, store, NULL);
+	write_lines(wt, "big.yaml", 2u << 20, 2);
+	tu_write_str(wt, "small.txt", "a\nc\n");
+	char *t2 = cli_track(wt, store, NULL);
+	char *first = run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI,
+	                     store, t1, t2);
+	/* the blobs are gone: only the cache can answer now */
+	corrupt_blobs(store, t1, t2);
+	char *second = run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI,
+	                      store, t1, t2);
+	cr_assert_str_eq(first, second);
+	/* a damaged cache record is a miss, not a wrong answer */
+	tu_result r;
+	tu_sh(&r,
+	      "find '%s/snapdiff-cache' -type f -exec sh -c "
+	      "'printf x > \"$1\"' _ {} \\;",
+	      store);
+	tu_result_dispose(&r);
+	tu_sh(&r, "'%s' diff --store '%s' %s %s --numstat", SDF_CLI, store, t1,
+	      t2);
+	cr_assert_neq(r.status, 0, "corrupt objects and cache gave: %s", r.out);
+	cr_assert_str_eq(r.out, "");
+	tu_result_dispose(&r);
+	free(first);
+	free(second);
+	free(t1);
+	free(t2);
+	free(wt);
+	free(store);
+}
+
+Test(diff, cache_stays_within_its_bound)
+{
+	char *wt = tu_path(scratch, "wt"), *store = tu_path(scratch, "store");
+	char *prev = NULL;
+
+	mkdir(wt, 0755);
+	for (int turn = 1; turn <= 5; turn++) {
+		write_lines(wt, "big.yaml", 1u << 20, turn);
+		char *t = cli_track(wt, store, NULL);
+		if (turn == 1)
+			free(run_ok("git --git-dir='%s' config "
+			            "snapdiff.cacheMaxBytes 1500000",
+			            store));
+		if (prev) {
+			char *ours = run_ok("'%s' diff --store '%s' %s %s "
+			                    "--numstat",
+			                    SDF_CLI, store, prev, t);
+			char *theirs = run_ok("git --git-dir='%s' diff "
+			                      "--numstat %s %s",
+			                      store, prev, t);
+			cr_assert_str_eq(ours, theirs);
+			free(ours);
+			free(theirs);
+		}
+		free(prev);
+		prev = t;
+	}
+	char *du = run_ok("find '%s/snapdiff-cache' -type f -printf '%%s\\n' | "
+	                  "awk '{s+=$1} END {print s+0}'",
+	                  store);
+	cr_assert_leq(atol(du), 1500000, "cache holds %s bytes", du);
+	cr_assert_gt(atol(du), 0);
+	free(du);
+	free(prev);
+	free(wt);
+	free(store);
 }

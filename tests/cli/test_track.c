@@ -49,8 +49,10 @@ static void make_variety(void)
 	tu_write_str(wt, "src/main.c", "int main(void) { return 0; }\n");
 	tu_write_str(wt, "src/deep/er/still/file.txt", "deep\n");
 	tu_write_str(wt, "name with spaces.txt", "spaces\n");
-	tu_write_str(wt, "\xc3\xbcnic\xc3\xb8" "de-\xe6\x97\xa5\xe6\x9c\xac.md",
-		     "utf8 name\n");
+	tu_write_str(wt,
+	             "\xc3\xbcnic\xc3\xb8"
+	             "de-\xe6\x97\xa5\xe6\x9c\xac.md",
+	             "utf8 name\n");
 	tu_write_str(wt, "crlf.txt", "a\r\nb\r\n");
 	tu_write_str(wt, "ident.c", "/* $Id$ */\n");
 	tu_write_str(wt, "no-newline", "last line");
@@ -59,8 +61,7 @@ static void make_variety(void)
 	tu_write_str(wt, "run.sh", "#!/bin/sh\necho hi\n");
 	chmod(tu_path(wt, "run.sh"), 0755);
 	/* attributes that would convert content if the store honoured them */
-	tu_write_str(wt, ".gitattributes",
-		     "* text=auto eol=crlf\n*.c ident\n");
+	tu_write_str(wt, ".gitattributes", "* text=auto eol=crlf\n*.c ident\n");
 	sh_ok("ln -s src/main.c link && ln -s does/not/exist dangling "
 	      "&& ln -s ../.. up");
 }
@@ -76,8 +77,8 @@ Test(track, honours_ignore_rules_like_git)
 {
 	make_variety();
 	tu_write_str(wt, ".gitignore",
-		     "*.log\nbuild/\n!keep.log\n/rootonly\n**/tmp/**\n"
-		     "dir/*\n!dir/important\n");
+	             "*.log\nbuild/\n!keep.log\n/rootonly\n**/tmp/**\n"
+	             "dir/*\n!dir/important\n");
 	tu_write_str(wt, "a.log", "ignored\n");
 	tu_write_str(wt, "keep.log", "kept by negation\n");
 	tu_write_str(wt, "build/out.o", "ignored dir\n");
@@ -126,7 +127,8 @@ Test(track, core_excludesfile_from_global_config)
 	char *home = tu_path(scratch, "home"), *cmd;
 
 	mkdir(home, 0700);
-	tu_write_str(home, ".gitconfig", "[core]\n\texcludesFile = ~/global-ignore\n");
+	tu_write_str(home, ".gitconfig",
+	             "[core]\n\texcludesFile = ~/global-ignore\n");
 	tu_write_str(home, "global-ignore", "*.swp\n");
 	tu_write_str(wt, "a.swp", "editor junk\n");
 	tu_write_str(wt, "a.txt", "real\n");
@@ -199,7 +201,7 @@ Test(track, touched_identical_file_is_read_once_then_trusted)
 	      scratch, SDF_CLI, wt, store, scratch);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_eq(atoi(tu_last_line(r.out)), 1, "opened %s times",
-		     tu_last_line(r.out));
+	             tu_last_line(r.out));
 	cr_assert(strstr(r.out, t1));
 	tu_result_dispose(&r);
 	/* and not again */
@@ -229,7 +231,7 @@ Test(track, log_lists_snapshots_with_labels)
 	cr_assert(strstr(r.out, "\"label\":\"first\""));
 	cr_assert(strstr(r.out, "\"files\":1"));
 	cr_assert_eq(strstr(strstr(r.out, t1) + 40, t1), NULL,
-		     "unchanged re-track added an entry: %s", r.out);
+	             "unchanged re-track added an entry: %s", r.out);
 	tu_result_dispose(&r);
 	/* stock git sees every snapshot as reachable */
 	tu_sh(&r,
@@ -252,21 +254,23 @@ Test(track, large_files_stay_under_16_mib)
 {
 	tu_result r;
 
-	write_lines(wt, "build/CMakeFiles/CMakeConfigureLog.yaml", 128u << 20, 1);
+	write_lines(wt, "build/CMakeFiles/CMakeConfigureLog.yaml", 128u << 20,
+	            1);
 	write_lines(wt, "build/build.ninja", 96u << 20, 1);
 	tu_write_str(wt, "src/main.txt", "hello\n");
 	for (int turn = 1; turn <= 2; turn++) {
 		if (turn == 2) {
-			write_lines(wt, "build/CMakeFiles/CMakeConfigureLog.yaml",
-				    128u << 20, 2);
+			write_lines(wt,
+			            "build/CMakeFiles/CMakeConfigureLog.yaml",
+			            128u << 20, 2);
 			write_lines(wt, "build/build.ninja", 96u << 20, 2);
 		}
-		tu_sh(&r, "'%s' track --worktree '%s' --store '%s'", SDF_CLI, wt,
-		      store);
+		tu_sh(&r, "'%s' track --worktree '%s' --store '%s'", SDF_CLI,
+		      wt, store);
 		cr_assert_eq(r.status, 0, "%s", r.err);
 #ifndef SDF_SANITIZED
 		cr_assert_leq(r.maxrss_kb, 16 * 1024,
-			      "turn %d: peak RSS %ld KiB", turn, r.maxrss_kb);
+		              "turn %d: peak RSS %ld KiB", turn, r.maxrss_kb);
 #endif
 		char *ours = tu_last_line(r.out), *theirs = git_tree(wt);
 		cr_assert_str_eq(ours, theirs);
@@ -291,8 +295,8 @@ Test(track, concurrent_tracks_both_succeed)
 	      "'%s' track --worktree '%s' --store '%s' > '%s/o2'; s2=$?; "
 	      "wait $!; s1=$?; [ $s1 = 0 ] && [ $s2 = 0 ] && "
 	      "cmp '%s/o1' '%s/o2' && cat '%s/o1'",
-	      SDF_CLI, wt, store, scratch, SDF_CLI, wt, store, scratch,
-	      scratch, scratch, scratch);
+	      SDF_CLI, wt, store, scratch, SDF_CLI, wt, store, scratch, scratch,
+	      scratch, scratch);
 	cr_assert_eq(r.status, 0, "%s %s", r.out, r.err);
 	char *theirs = git_tree(wt), *ours = tu_last_line(r.out);
 	cr_assert_str_eq(ours, theirs);
@@ -330,8 +334,9 @@ Test(track, survives_kill_9_at_any_point)
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		/* earlier snapshots intact, store consistent */
-		tu_sh(&r, "git --git-dir='%s' fsck --no-dangling 2>&1 && "
-			  "git --git-dir='%s' cat-file -e %s",
+		tu_sh(&r,
+		      "git --git-dir='%s' fsck --no-dangling 2>&1 && "
+		      "git --git-dir='%s' cat-file -e %s",
 		      store, store, t0);
 		cr_assert_eq(r.status, 0, "round %d: %s", round, r.out);
 		tu_result_dispose(&r);
@@ -350,7 +355,7 @@ Test(track, bad_input_gets_one_clear_line)
 	cr_assert_neq(r.status, 0);
 	cr_assert(strstr(r.err, "snapdiff: error: worktree"), "%s", r.err);
 	cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "%s",
-		     r.err);
+	             r.err);
 	tu_result_dispose(&r);
 
 	tu_write_str(scratch, "plainfile", "x");
@@ -360,8 +365,9 @@ Test(track, bad_input_gets_one_clear_line)
 	cr_assert(strstr(r.err, "not a store"), "%s", r.err);
 	tu_result_dispose(&r);
 
-	tu_sh(&r, "'%s' track --worktree '%s' --store '%s' --label \"$(printf "
-		  "'a\\nb')\"",
+	tu_sh(&r,
+	      "'%s' track --worktree '%s' --store '%s' --label \"$(printf "
+	      "'a\\nb')\"",
 	      SDF_CLI, wt, store);
 	cr_assert_neq(r.status, 0);
 	cr_assert(strstr(r.err, "control"), "%s", r.err);
@@ -451,10 +457,11 @@ Test(track, full_disk_fails_cleanly_and_loses_nothing)
 	      small_store);
 	cr_assert_eq(r.status, 1, "%s", r.err);
 	cr_assert(strstr(r.err, "No space left") || strstr(r.err, "no space"),
-		  "%s", r.err);
+	          "%s", r.err);
 	tu_result_dispose(&r);
-	tu_sh(&r, "git --git-dir='%s' fsck --no-dangling 2>&1 && "
-		  "git --git-dir='%s' cat-file -e %s",
+	tu_sh(&r,
+	      "git --git-dir='%s' fsck --no-dangling 2>&1 && "
+	      "git --git-dir='%s' cat-file -e %s",
 	      small_store, small_store, t0);
 	cr_assert_eq(r.status, 0, "%s", r.out);
 	tu_result_dispose(&r);
