@@ -512,8 +512,6 @@ static int judge(run *r)
 		rc = SDF_EBUDGET;
 		goto done;
 	}
-	t.mask = r->table_slots - 1;
-	t.limit = r->table_slots - r->table_slots / 4;
 	for (int s = 0; s < 2 && rc == 0; s++) {
 		rc = spill_open(&r->verdict[s], r->dir, 0);
 		if (rc == 0 && ftruncate(r->verdict[s].fd,
@@ -523,10 +521,24 @@ static int judge(run *r)
 			                         "cannot size a spill file");
 	}
 	for (uint32_t b = 0; rc == 0 && b < r->nbuckets; b++) {
+		uint64_t cnt = r->bucket_cnt[0][b] + r->bucket_cnt[1][b];
+		size_t slots = r->table_slots < 1024 ? r->table_slots : 1024;
 		uint32_t nparts = 1;
 
+		/* A table for what this bucket holds: less to clear. */
+		while (slots < r->table_slots && slots < 2 * cnt)
+			slots *= 2;
+		t.mask = slots - 1;
+		t.limit = slots - slots / 4;
 		for (uint32_t part = 0; rc == 0 && part < nparts;) {
 			rc = count_part(r, &t, b, part, nparts);
+			if (rc == 1 && t.mask + 1 < r->table_slots) {
+				/* More distinct lines than expected. */
+				t.mask = r->table_slots - 1;
+				t.limit = r->table_slots - r->table_slots / 4;
+				rc = 0;
+				continue;
+			}
 			if (rc == 1) {
 				/* Too many distinct lines: finer parts. */
 				if (nparts >= (1u << 20)) {
@@ -540,7 +552,7 @@ static int judge(run *r)
 				rc = 0;
 				continue;
 			}
-			if (r->id_base + r->table_slots > ID_MAX) {
+			if (r->id_base + t.mask + 1 > ID_MAX) {
 				rc = sdf_error_set(SDF_ETOOBIG,
 				                   "too many distinct lines");
 				break;
@@ -548,7 +560,7 @@ static int judge(run *r)
 			for (int s = 0; s < 2 && rc == 0; s++)
 				rc = judge_part(r, &t, s, b, part, nparts, out,
 				                hs, chunk);
-			r->id_base += r->table_slots;
+			r->id_base += t.mask + 1;
 			part++;
 		}
 	}
