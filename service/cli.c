@@ -23,7 +23,7 @@ static const char usage_text[] =
 	"        list the store's snapshots, oldest first\n"
 	"  restore TREE [--worktree DIR] [--store DIR] [--json]\n"
 	"        write every file of a snapshot back into the worktree\n"
-	"  revert TREE [--worktree DIR] [--store DIR] -- PATH...\n"
+	"  revert TREE [--worktree DIR] [--store DIR] [--json] -- PATH...\n"
 	"        put the named paths back as they were in a snapshot\n"
 	"  diff [--store DIR | --git-dir DIR] FROM [TO] [--numstat|--stat|"
 	"--name-status|--json]\n"

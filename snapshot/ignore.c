@@ -364,7 +364,7 @@ static int check_list(const struct plist *l, const char *path, const char *name,
 {
 	const char *rel;
 
-	if (strncmp(path, l->base, l->baselen) != 0)
+	if (l->baselen && strncmp(path, l->base, l->baselen) != 0)
 		return -1;
 	rel = path + l->baselen;
 	for (size_t i = l->n; i-- > 0;) {

@@ -213,6 +213,17 @@ static int create_store(const char *path, const char *worktree)
 		err = sdf_git_error(err, "cannot configure store");
 		goto done;
 	}
+	/* HEAD names the newest snapshot, so "HEAD" works as a tree-ish */
+	{
+		git_reference *head = NULL;
+		err = git_reference_symbolic_create(&head, repo, "HEAD",
+						    SDF_HEAD_REF, 1, NULL);
+		git_reference_free(head);
+		if (err < 0) {
+			err = sdf_git_error(err, "cannot configure store");
+			goto done;
+		}
+	}
 	{
 		char *info = join(tmp, "info");
 		if (!info) {
@@ -452,7 +463,10 @@ int sdf_store_resolve_tree(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 
 	if (!spec || !*spec || strlen(spec) > 1024)
 		return sdf_error_set(SDF_EINVAL, "empty or over-long tree-ish");
+	sdf_alloc_clear_failed();
 	err = git_revparse_single(&obj, st->repo, spec);
+	if (err < 0 && sdf_alloc_failed())
+		return sdf_git_error(err, "cannot resolve '%s'", spec);
 	if (err == 0) {
 		err = tree_of(out, obj);
 		git_object_free(obj);
