@@ -118,12 +118,25 @@ void dm_dispose(dm_daemon *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* What was read past the last line, per descriptor. */
+static struct {
+	char *buf;
+	size_t len, cap;
+} pending[1024];
+
+void dm_adopt(int fd)
+{
+	if (fd >= 0 && fd < 1024)
+		pending[fd].len = 0;
+}
+
 int dm_connect(const dm_daemon *d)
 {
 	int fd = try_connect(d->sock);
 
 	cr_assert(fd >= 0, "cannot connect to %s: %s", d->sock,
 		  strerror(errno));
+	dm_adopt(fd);
 	return fd;
 }
 
@@ -145,35 +158,42 @@ void dm_send(int fd, const char *line)
 
 json_t *dm_recv(int fd, int timeout_ms)
 {
-	char *line = NULL;
-	size_t len = 0, cap = 0;
 	json_error_t err;
 	json_t *v;
+	char *nl;
 
+	cr_assert(fd >= 0 && fd < 1024);
 	for (;;) {
 		struct pollfd p = {fd, POLLIN, 0};
-		char c;
 		ssize_t n;
 
+		if (pending[fd].len &&
+		    (nl = memchr(pending[fd].buf, '\n', pending[fd].len)))
+			break;
+		if (pending[fd].cap - pending[fd].len < 65536) {
+			pending[fd].cap = pending[fd].cap * 2 + 65536;
+			pending[fd].buf =
+				realloc(pending[fd].buf, pending[fd].cap);
+		}
 		cr_assert(poll(&p, 1, timeout_ms) > 0,
 			  "no reply within %d ms", timeout_ms);
-		n = recv(fd, &c, 1, 0);
+		n = recv(fd, pending[fd].buf + pending[fd].len,
+			 pending[fd].cap - pending[fd].len, 0);
 		if (n <= 0) {
-			free(line);
+			pending[fd].len = 0;
 			return NULL;
 		}
-		if (c == '\n')
-			break;
-		if (len + 1 >= cap) {
-			cap = cap ? cap * 2 : 4096;
-			line = realloc(line, cap);
-		}
-		line[len++] = c;
+		pending[fd].len += (size_t)n;
 	}
-	v = json_loadb(line ? line : "", len, 0, &err);
-	cr_assert_not_null(v, "not JSON: %.*s", (int)(len > 300 ? 300 : len),
-			   line ? line : "");
-	free(line);
+	v = json_loadb(pending[fd].buf, (size_t)(nl - pending[fd].buf), 0,
+		       &err);
+	cr_assert_not_null(v, "not JSON: %.*s",
+			   (int)((nl - pending[fd].buf) > 300
+					 ? 300
+					 : (nl - pending[fd].buf)),
+			   pending[fd].buf);
+	pending[fd].len -= (size_t)(nl + 1 - pending[fd].buf);
+	memmove(pending[fd].buf, nl + 1, pending[fd].len);
 	return v;
 }
 

@@ -32,6 +32,8 @@ void dm_stop(dm_daemon *d);
 void dm_dispose(dm_daemon *d);
 
 int dm_connect(const dm_daemon *d);
+/* A descriptor connected some other way: nothing read on it yet. */
+void dm_adopt(int fd);
 void dm_send(int fd, const char *line); /* adds the newline */
 /* The next line as JSON (NULL at EOF); waits at most timeout_ms. */
 json_t *dm_recv(int fd, int timeout_ms);
