@@ -452,3 +452,51 @@ Test(limits, other_users_are_refused)
 	dm_stop(&d);
 	dm_dispose(&d);
 }
+
+Test(limits, socket_activation)
+{
+	char *dir = tu_mkdtemp("activation"), *sock = tu_path(dir, "a.sock");
+	struct sockaddr_un sa;
+	int fd, status;
+	pid_t pid;
+	json_t *r;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	pid = fork();
+	if (pid == 0) {
+		/* as systemd does: the listening socket on fd 3 */
+		char num[32];
+		int l = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    listen(l, 16) < 0 || dup2(l, 3) < 0)
+			_exit(120);
+		snprintf(num, sizeof(num), "%d", (int)getpid());
+		setenv("LISTEN_PID", num, 1);
+		setenv("LISTEN_FDS", "1", 1);
+		execl(dm_binary(), "snapdiffd", "--foreground", "--socket",
+		      "/nonexistent/never-used.sock", "--log-level", "error",
+		      (char *)NULL);
+		_exit(127);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	for (int i = 0; i < 500; i++) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		usleep(20000);
+	}
+	dm_adopt(fd);
+	r = dm_call(fd, 1, "service.ping", NULL, NULL);
+	cr_assert_eq(dm_error_code(r), 0);
+	json_decref(r);
+	close(fd);
+	kill(pid, SIGTERM);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* the socket is systemd's: left in place */
+	cr_assert_eq(access(sock, F_OK), 0);
+	tu_rm_rf(dir);
+	free(sock);
+	free(dir);
+}
