@@ -213,17 +213,6 @@ static int create_store(const char *path, const char *worktree)
 		err = sdf_git_error(err, "cannot configure store");
 		goto done;
 	}
-	/* HEAD names the newest snapshot, so "HEAD" works as a tree-ish */
-	{
-		git_reference *head = NULL;
-		err = git_reference_symbolic_create(&head, repo, "HEAD",
-						    SDF_HEAD_REF, 1, NULL);
-		git_reference_free(head);
-		if (err < 0) {
-			err = sdf_git_error(err, "cannot configure store");
-			goto done;
-		}
-	}
 	{
 		char *info = join(tmp, "info");
 		if (!info) {
@@ -453,12 +442,42 @@ static int tree_of(char out[SDF_OID_HEXSZ + 1], git_object *obj)
 	return 0;
 }
 
+/*
+ * In a store, HEAD is unborn (snapshots are refs of their own, with no
+ * parents): "HEAD" means the newest snapshot, "HEAD~N" (or "HEAD^", "HEAD~")
+ * the N-th before it. -1 when spec is not of that form.
+ */
+static long snapshots_back(const char *spec)
+{
+	const char *p = spec + 4;
+	long back = 0;
+	char *end;
+
+	if (strncmp(spec, "HEAD", 4) != 0)
+		return -1;
+	while (*p) {
+		if (*p == '^' || *p == '~') {
+			char op = *p++;
+			long k = 1;
+			if (op == '~' && *p >= '0' && *p <= '9') {
+				k = strtol(p, &end, 10);
+				p = end;
+			}
+			back += k;
+		} else {
+			return -1;
+		}
+	}
+	return back;
+}
+
 int sdf_store_resolve_tree(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 			   const char *spec)
 {
 	git_object *obj = NULL;
 	sdf_snapshot_info *list = NULL;
 	size_t n = 0;
+	long back;
 	int err;
 
 	if (!spec || !*spec || strlen(spec) > 1024)
@@ -482,7 +501,13 @@ int sdf_store_resolve_tree(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 			    "unknown tree-ish '%s' (not an object, ref, "
 			    "snapshot id or label in '%s')",
 			    spec, st->path);
-	for (size_t i = n; i-- > 0;) {
+	back = snapshots_back(spec);
+	if (back >= 0 && (size_t)back < n) {
+		/* HEAD, HEAD~N, HEAD^: the newest snapshot, N before it */
+		memcpy(out, list[n - 1 - (size_t)back].tree, SDF_OID_HEXSZ + 1);
+		err = 0;
+	}
+	for (size_t i = n; err && i-- > 0;) {
 		if (!strcmp(list[i].id, spec) ||
 		    (list[i].label && !strcmp(list[i].label, spec))) {
 			memcpy(out, list[i].tree, SDF_OID_HEXSZ + 1);
