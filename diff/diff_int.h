@@ -8,39 +8,51 @@
 #include <stdio.h>
 
 /*
- * A spill file: created unlinked (O_TMPFILE, else mkstemp + unlink) in a
- * directory, written through a buffer, read back with pread. The format of a
- * hash spill is raw sdf_diff_hash records (16 bytes, host byte order), so a
- * saved side can later be reopened from it.
+ * A spill: bytes kept in memory while they are few (up to mem_cap), else in
+ * a file created unlinked (O_TMPFILE, else mkstemp + unlink) in a directory:
+ * small diffs never touch the file system. Appends are buffered; writes at
+ * an offset and reads are direct. A hash spill is raw sdf_diff_hash records
+ * (16 bytes, host byte order), so a saved side can be reopened in place.
  */
 typedef struct {
-	int fd;
-	uint64_t size; /* bytes written so far, buffer included */
-	unsigned char *buf;
-	size_t len, cap;
+	int fd;             /* -1 while in memory */
+	uint64_t base;      /* where the content starts in fd (saved sides) */
+	uint64_t size;      /* bytes of content */
+	unsigned char *buf; /* in memory: the content; in a file: appends */
+	size_t len;         /* in a file: appended bytes not yet written */
+	size_t cap;         /* bytes allocated at buf */
+	size_t mem_cap;     /* the most kept in memory */
+	char *dir;          /* where to create the file */
 } spill;
 
-#define SPILL_INIT                                                             \
-	{                                                                      \
-		-1, 0, NULL, 0, 0                                              \
-	}
-
-int spill_open(spill *s, const char *dir, size_t bufsize);
+int spill_open(spill *s, const char *dir, size_t mem_cap);
+/* A spill over an existing file's bytes [base, base + size) (read-only). */
+int spill_adopt(spill *s, int fd, uint64_t base, uint64_t size);
 int spill_write(spill *s, const void *p, size_t n);
+int spill_write_at(spill *s, const void *p, size_t n, uint64_t off);
+/* Grows the content to size bytes, zeroed. */
+int spill_extend(spill *s, uint64_t size);
 int spill_flush(spill *s);
+/* Done writing: flushed, and no more memory than the content needs. */
+int spill_finish(spill *s);
+/* Reads exactly n bytes at off of flushed content; short: SDF_ECORRUPT. */
+int spill_read_at(const spill *s, void *p, size_t n, uint64_t off);
+/* The content when it is in memory, else NULL. */
+static inline const unsigned char *spill_memory(const spill *s)
+{
+	return s->fd < 0 ? s->buf : NULL;
+}
 void spill_close(spill *s);
 
-/* Reads exactly n bytes at off; a short file is SDF_ECORRUPT. */
-int spill_pread(int fd, void *p, size_t n, uint64_t off);
-int spill_pwrite(int fd, const void *p, size_t n, uint64_t off);
+/* Reads exactly n bytes at off of a file; short: SDF_ECORRUPT. */
+int fd_pread(int fd, void *p, size_t n, uint64_t off);
 
 /*
  * Reads hash records [from, to) of a spill forwards (or backwards: then the
  * records come out from to - 1 down to from), a buffer at a time.
  */
 typedef struct {
-	int fd;
-	uint64_t base;      /* byte offset of record 0 in the file */
+	const spill *sp;
 	uint64_t next, end; /* forwards: next record to load; backwards too */
 	uint64_t from;
 	int backwards;
@@ -48,8 +60,8 @@ typedef struct {
 	size_t cap, len, pos;
 } rec_reader;
 
-int rec_reader_open(rec_reader *r, int fd, uint64_t base, uint64_t from,
-                    uint64_t to, int backwards, size_t bufbytes);
+int rec_reader_open(rec_reader *r, const spill *sp, uint64_t from, uint64_t to,
+                    int backwards, size_t bufbytes);
 /* rec_reader_next() when the buffer is used up. */
 int rec_reader_refill(rec_reader *r, const sdf_diff_hash **out);
 
@@ -71,20 +83,15 @@ static inline int hash_eq(const sdf_diff_hash *a, const sdf_diff_hash *b)
 	return a->lo == b->lo && a->hi == b->hi;
 }
 
-/*
- * Where a side's hash sequence lives (from a byte offset: a saved side is
- * read in place); what sdf_diff_lines() reads.
- */
-int side_spill_fd(const sdf_diff_side *side);
-uint64_t side_spill_base(const sdf_diff_side *side);
-uint64_t side_indent_base(const sdf_diff_side *side);
+/* A side's line hashes and indents; what sdf_diff_lines() reads. */
+const spill *side_hashes(const sdf_diff_side *side);
 /*
  * A byte per line: its indent as xdiff measures it for its indent
  * heuristic (tabs to multiples of 8, at most 200), or SDF_DIFF_BLANK_LINE
  * for a line of whitespace only.
  */
 #define SDF_DIFF_BLANK_LINE 255
-int side_indent_fd(const sdf_diff_side *side);
+const spill *side_indents(const sdf_diff_side *side);
 uint64_t side_records(const sdf_diff_side *side);
 int side_finished(const sdf_diff_side *side);
 int side_binary(const sdf_diff_side *side);

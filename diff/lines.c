@@ -64,12 +64,11 @@ typedef struct {
 
 typedef struct {
 	const sdf_diff_side *side[2];
-	int fd[2];
-	uint64_t base[2];  /* byte offset of the first hash in fd */
-	uint64_t n[2];     /* records */
-	uint64_t start[2]; /* the range left by the head/tail trim */
-	uint64_t end[2];   /* (exclusive) */
-	int64_t mlim[2];   /* multimatch limit of each side's lines */
+	const spill *src[2]; /* the sides' line hashes */
+	uint64_t n[2];       /* records */
+	uint64_t start[2];   /* the range left by the head/tail trim */
+	uint64_t end[2];     /* (exclusive) */
+	int64_t mlim[2];     /* multimatch limit of each side's lines */
 	size_t budget;
 	const char *dir;
 
@@ -141,12 +140,11 @@ static int trim_ends(run *r)
 		if (max == 0)
 			break;
 		memset(&b, 0, sizeof(b));
-		rc = rec_reader_open(&a, r->fd[0], r->base[0],
-		                     back ? r->n[0] - max : 0,
+		rc = rec_reader_open(&a, r->src[0], back ? r->n[0] - max : 0,
 		                     back ? r->n[0] : max, back, IO_BYTES);
 		if (rc == 0)
 			rc = rec_reader_open(
-			    &b, r->fd[1], r->base[1], back ? r->n[1] - max : 0,
+			    &b, r->src[1], back ? r->n[1] - max : 0,
 			    back ? r->n[1] : max, back, IO_BYTES);
 		while (rc == 0 && *cnt < max) {
 			if ((rc = rec_reader_next(&a, &x)) < 0 ||
@@ -173,8 +171,7 @@ static int filter_side(run *r, int s)
 	const sdf_diff_hash *h;
 	int rc;
 
-	if ((rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->n[s], 0,
-	                          IO_BYTES)) < 0)
+	if ((rc = rec_reader_open(&rd, r->src[s], 0, r->n[s], 0, IO_BYTES)) < 0)
 		return rc;
 	while ((rc = rec_reader_next(&rd, &h)) == 0 && h)
 		filter_add(r->filter[s], r->filter_mask, h);
@@ -189,8 +186,7 @@ static int count_side(run *r, int s)
 	const sdf_diff_hash *h;
 	int rc;
 
-	if ((rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->n[s], 0,
-	                          IO_BYTES)) < 0)
+	if ((rc = rec_reader_open(&rd, r->src[s], 0, r->n[s], 0, IO_BYTES)) < 0)
 		return rc;
 	while ((rc = rec_reader_next(&rd, &h)) == 0 && h)
 		if (filter_has(r->filter[!s], r->filter_mask, h))
@@ -324,10 +320,10 @@ static int scatter_flush(run *r, int s, scatter_state *st, uint32_t b)
 
 	if (!st->len[b])
 		return 0;
-	rc = spill_pwrite(r->scatter[s].fd, st->buf + b * st->per,
-	                  st->len[b] * sizeof(sdf_diff_hash),
-	                  (r->bucket_off[s][b] + st->done[b]) *
-	                      sizeof(sdf_diff_hash));
+	rc = spill_write_at(&r->scatter[s], st->buf + b * st->per,
+	                    st->len[b] * sizeof(sdf_diff_hash),
+	                    (r->bucket_off[s][b] + st->done[b]) *
+	                        sizeof(sdf_diff_hash));
 	st->done[b] += st->len[b];
 	st->len[b] = 0;
 	return rc;
@@ -353,10 +349,9 @@ static int scatter(run *r, int s)
 	st.done = sdf_calloc(r->nbuckets, sizeof(uint64_t));
 	rc = (!st.buf || !st.len || !st.done) ? SDF_EBUDGET : 0;
 	if (rc == 0)
-		rc = spill_open(&r->scatter[s], r->dir, 0);
+		rc = spill_open(&r->scatter[s], r->dir, r->budget / 16);
 	if (rc == 0)
-		rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->n[s], 0,
-		                     IO_BYTES);
+		rc = rec_reader_open(&rd, r->src[s], 0, r->n[s], 0, IO_BYTES);
 	while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
 		uint32_t b;
 
@@ -429,8 +424,8 @@ static int count_part(run *r, table *t, uint32_t b, uint32_t part,
 
 		if (from == to)
 			continue;
-		rc = rec_reader_open(&rd, r->scatter[s].fd, 0, from, to, 0,
-		                     IO_BYTES);
+		rc =
+		    rec_reader_open(&rd, &r->scatter[s], from, to, 0, IO_BYTES);
 		while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
 			slot *sl;
 
@@ -470,10 +465,10 @@ static int judge_part(run *r, table *t, int s, uint32_t b, uint32_t part,
 		size_t n = cnt - done < chunk ? (size_t)(cnt - done) : chunk;
 		uint64_t at = from + done;
 
-		rc = spill_pread(r->scatter[s].fd, hs, n * sizeof(*hs),
-		                 at * sizeof(*hs));
+		rc = spill_read_at(&r->scatter[s], hs, n * sizeof(*hs),
+		                   at * sizeof(*hs));
 		if (rc == 0 && nparts > 1)
-			rc = spill_pread(r->verdict[s].fd, out, n * 4, at * 4);
+			rc = spill_read_at(&r->verdict[s], out, n * 4, at * 4);
 		if (rc < 0)
 			return rc;
 		for (size_t k = 0; k < n; k++) {
@@ -487,8 +482,8 @@ static int judge_part(run *r, table *t, int s, uint32_t b, uint32_t part,
 			out[k] = WORD(verdict_of(sl->cnt[!s], r->mlim[s]),
 			              r->id_base + (uint64_t)(sl - t->slots));
 		}
-		if ((rc = spill_pwrite(r->verdict[s].fd, out, n * 4, at * 4)) <
-		    0)
+		rc = spill_write_at(&r->verdict[s], out, n * 4, at * 4);
+		if (rc < 0)
 			return rc;
 		done += n;
 	}
@@ -513,12 +508,11 @@ static int judge(run *r)
 		goto done;
 	}
 	for (int s = 0; s < 2 && rc == 0; s++) {
-		rc = spill_open(&r->verdict[s], r->dir, 0);
-		if (rc == 0 && ftruncate(r->verdict[s].fd,
-		                         (off_t)r->scatter[s].size /
-		                             (off_t)sizeof(sdf_diff_hash) * 4))
-			rc = sdf_error_set_errno(SDF_EIO, errno,
-			                         "cannot size a spill file");
+		rc = spill_open(&r->verdict[s], r->dir, r->budget / 64);
+		if (rc == 0)
+			rc = spill_extend(&r->verdict[s],
+			                  r->scatter[s].size /
+			                      sizeof(sdf_diff_hash) * 4);
 	}
 	for (uint32_t b = 0; rc == 0 && b < r->nbuckets; b++) {
 		uint64_t cnt = r->bucket_cnt[0][b] + r->bucket_cnt[1][b];
@@ -590,8 +584,8 @@ static int gather_next(run *r, int s, gather_state *g, uint32_t b, uint32_t *w)
 		if (n == 0)
 			return sdf_error_set(SDF_ECORRUPT,
 			                     "verdict stream ended early");
-		rc = spill_pread(r->verdict[s].fd, g->buf + b * g->per, n * 4,
-		                 g->next[b] * 4);
+		rc = spill_read_at(&r->verdict[s], g->buf + b * g->per, n * 4,
+		                   g->next[b] * 4);
 		if (rc < 0)
 			return rc;
 		g->next[b] += n;
@@ -692,10 +686,9 @@ static int discard(run *r, int s)
 	for (uint32_t b = 0; rc == 0 && b < r->nbuckets; b++)
 		g.next[b] = r->bucket_off[s][b];
 	if (rc == 0)
-		rc = spill_open(&r->keep[s], r->dir, IO_BYTES);
+		rc = spill_open(&r->keep[s], r->dir, r->budget / 32);
 	if (rc == 0)
-		rc = rec_reader_open(&rd, r->fd[s], r->base[s], 0, r->end[s], 0,
-		                     IO_BYTES);
+		rc = rec_reader_open(&rd, r->src[s], 0, r->end[s], 0, IO_BYTES);
 	while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
 		uint32_t w = WORD(NO_MATCH, 0);
 
@@ -718,7 +711,7 @@ static int discard(run *r, int s)
 	for (; rc == 0 && settled < r->end[s]; settled++)
 		rc = settle(r, s, dis, ids, settled);
 	if (rc == 0)
-		rc = spill_flush(&r->keep[s]);
+		rc = spill_finish(&r->keep[s]);
 	rec_reader_close(&rd);
 	sdf_free(g.buf);
 	sdf_free(g.pos);
@@ -759,11 +752,11 @@ static int emit_ranges(run *r, const sdf_diff_lines_options *opts)
 			rc = SDF_EBUDGET;
 			break;
 		}
-		rc = spill_pread(r->fd[s], hash[s], n * sizeof(sdf_diff_hash),
-		                 r->base[s]);
+		rc = spill_read_at(r->src[s], hash[s],
+		                   n * sizeof(sdf_diff_hash), 0);
 		if (rc == 0)
-			rc = spill_pread(side_indent_fd(r->side[s]), indent[s],
-			                 n, side_indent_base(r->side[s]));
+			rc = spill_read_at(side_indents(r->side[s]), indent[s],
+			                   n, 0);
 		cs[s].hash = hash[s];
 		cs[s].indent = indent[s];
 		cs[s].chg = r->chg[s];
@@ -830,8 +823,7 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 	for (int s = 0; s < 2; s++) {
 		r->scatter[s].fd = r->verdict[s].fd = r->keep[s].fd = -1;
 		r->side[s] = s ? new_side : old_side;
-		r->fd[s] = side_spill_fd(r->side[s]);
-		r->base[s] = side_spill_base(r->side[s]);
+		r->src[s] = side_hashes(r->side[s]);
 		r->n[s] = side_records(r->side[s]);
 		r->mlim[s] = xdiff_sqrt((int64_t)r->n[s]);
 		if (r->mlim[s] > MULTIMATCH_MAX)
@@ -889,8 +881,8 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 			goto done;
 		}
 	}
-	rc = myers_count(&chg[0], &chg[1], &exact, r->keep[0].fd, r->kept[0],
-	                 r->keep[1].fd, r->kept[1], r->budget, r->mark[0],
+	rc = myers_count(&chg[0], &chg[1], &exact, &r->keep[0], r->kept[0],
+	                 &r->keep[1], r->kept[1], r->budget, r->mark[0],
 	                 r->mark[1]);
 	if (rc < 0)
 		goto done;

@@ -35,11 +35,12 @@
 
 /* One sequence: records [base, base + n) of a spill, read through a cache. */
 typedef struct {
-	int fd;
+	const spill *sp;
 	uint64_t base;
 	int64_t n;
-	uint32_t *all;    /* the whole range, when it fits */
-	uint32_t *blocks; /* else nslots blocks, direct mapped */
+	const uint32_t *all; /* the whole range, when it is in memory */
+	uint32_t *owned;     /* all, when we read it in */
+	uint32_t *blocks;    /* else nslots blocks, direct mapped */
 	int64_t *tags;
 	int64_t nslots;
 	uint32_t bad; /* returned after an I/O error; never a line id */
@@ -59,8 +60,8 @@ static uint32_t seq_miss(seq *s, int64_t i)
 
 		if (cnt > BLOCK_RECS)
 			cnt = BLOCK_RECS;
-		rc = spill_pread(s->fd, dst, (size_t)cnt * sizeof(*dst),
-		                 (s->base + (uint64_t)first) * sizeof(*dst));
+		rc = spill_read_at(s->sp, dst, (size_t)cnt * sizeof(*dst),
+		                   (s->base + (uint64_t)first) * sizeof(*dst));
 		if (rc < 0) {
 			s->err = rc;
 			s->tags[slot] = -1;
@@ -130,22 +131,30 @@ static const uint32_t *seq_run_back(seq *s, int64_t i, int64_t *avail)
 }
 
 /* Caches the sequence within bytes; everything when it fits. */
-static int seq_open(seq *s, int fd, uint64_t base, int64_t n, size_t bytes,
-                    uint32_t bad)
+static int seq_open(seq *s, const spill *sp, uint64_t base, int64_t n,
+                    size_t bytes, uint32_t bad)
 {
+	const unsigned char *mem = spill_memory(sp);
+
 	memset(s, 0, sizeof(*s));
-	s->fd = fd;
+	s->sp = sp;
 	s->base = base;
 	s->n = n;
 	s->bad = bad;
 	if (n == 0)
 		return 0;
+	if (mem) {
+		/* Small enough to have stayed in memory: no copy. */
+		s->all = (const uint32_t *)(const void *)mem + base;
+		return 0;
+	}
 	if ((uint64_t)n <= bytes / sizeof(uint32_t)) {
-		s->all = sdf_malloc((size_t)n * sizeof(uint32_t));
-		if (!s->all)
+		s->owned = sdf_malloc((size_t)n * sizeof(uint32_t));
+		if (!s->owned)
 			return SDF_EBUDGET;
-		return spill_pread(fd, s->all, (size_t)n * sizeof(uint32_t),
-		                   base * sizeof(uint32_t));
+		s->all = s->owned;
+		return spill_read_at(sp, s->owned, (size_t)n * sizeof(uint32_t),
+		                     base * sizeof(uint32_t));
 	}
 	s->nslots = 2;
 	while ((size_t)s->nslots * 2 * BLOCK_RECS * sizeof(uint32_t) <= bytes)
@@ -162,10 +171,10 @@ static int seq_open(seq *s, int fd, uint64_t base, int64_t n, size_t bytes,
 
 static void seq_close(seq *s)
 {
-	sdf_free(s->all);
+	sdf_free(s->owned);
 	sdf_free(s->blocks);
 	sdf_free(s->tags);
-	s->all = s->blocks = NULL;
+	s->all = s->owned = s->blocks = NULL;
 	s->tags = NULL;
 }
 
@@ -550,8 +559,8 @@ static int solve(solver *sv, int64_t n1, int64_t n2)
 }
 
 /* Common head and tail of two id spills, read a chunk at a time. */
-static int trim_common(uint64_t *head, uint64_t *tail, int fd1, uint64_t n1,
-                       int fd2, uint64_t n2)
+static int trim_common(uint64_t *head, uint64_t *tail, const spill *sp1,
+                       uint64_t n1, const spill *sp2, uint64_t n2)
 {
 	uint64_t lim = n1 < n2 ? n1 : n2, h = 0, t = 0;
 	uint32_t *x, *y;
@@ -568,8 +577,8 @@ static int trim_common(uint64_t *head, uint64_t *tail, int fd1, uint64_t n1,
 		size_t k,
 		    n = lim - h < TRIM_CHUNK ? (size_t)(lim - h) : TRIM_CHUNK;
 
-		if ((rc = spill_pread(fd1, x, n * 4, h * 4)) < 0 ||
-		    (rc = spill_pread(fd2, y, n * 4, h * 4)) < 0)
+		if ((rc = spill_read_at(sp1, x, n * 4, h * 4)) < 0 ||
+		    (rc = spill_read_at(sp2, y, n * 4, h * 4)) < 0)
 			break;
 		for (k = 0; k < n && x[k] == y[k]; k++)
 			;
@@ -581,8 +590,8 @@ static int trim_common(uint64_t *head, uint64_t *tail, int fd1, uint64_t n1,
 		uint64_t left = lim - h - t;
 		size_t k, n = left < TRIM_CHUNK ? (size_t)left : TRIM_CHUNK;
 
-		if ((rc = spill_pread(fd1, x, n * 4, (n1 - t - n) * 4)) < 0 ||
-		    (rc = spill_pread(fd2, y, n * 4, (n2 - t - n) * 4)) < 0)
+		if ((rc = spill_read_at(sp1, x, n * 4, (n1 - t - n) * 4)) < 0 ||
+		    (rc = spill_read_at(sp2, y, n * 4, (n2 - t - n) * 4)) < 0)
 			break;
 		for (k = 0; k < n && x[n - 1 - k] == y[n - 1 - k]; k++)
 			;
@@ -597,9 +606,10 @@ done:
 	return rc;
 }
 
-int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
-                uint64_t n_old, int fd_new, uint64_t n_new, size_t budget,
-                unsigned char *mark_old, unsigned char *mark_new)
+int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact,
+                const spill *old_ids, uint64_t n_old, const spill *new_ids,
+                uint64_t n_new, size_t budget, unsigned char *mark_old,
+                unsigned char *mark_new)
 {
 	solver sv;
 	uint64_t head, tail, m1, m2;
@@ -618,7 +628,7 @@ int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
 		}
 		return 0;
 	}
-	rc = trim_common(&head, &tail, fd_old, n_old, fd_new, n_new);
+	rc = trim_common(&head, &tail, old_ids, n_old, new_ids, n_new);
 	if (rc < 0)
 		return rc;
 	m1 = n_old - head - tail;
@@ -643,9 +653,9 @@ int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
 	/* The filters and tables are gone: caches and K vectors share all. */
 	cache = budget / 8 * 3;
 	sv.kv_budget = budget / 4;
-	rc = seq_open(&sv.s1, fd_old, head, (int64_t)m1, cache, UINT32_MAX);
+	rc = seq_open(&sv.s1, old_ids, head, (int64_t)m1, cache, UINT32_MAX);
 	if (rc == 0)
-		rc = seq_open(&sv.s2, fd_new, head, (int64_t)m2, cache,
+		rc = seq_open(&sv.s2, new_ids, head, (int64_t)m2, cache,
 		              UINT32_MAX - 1);
 	if (rc == 0)
 		rc = solve(&sv, (int64_t)m1, (int64_t)m2);

@@ -2,6 +2,8 @@
 #ifndef SDF_DIFF_MYERS_INT_H
 #define SDF_DIFF_MYERS_INT_H
 
+#include "diff_int.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,8 +22,9 @@
  * mark_old and mark_new, when not NULL, hold n_old and n_new zeroed bytes;
  * the changed lines' bytes are set to 1 (meaningful only when exact).
  */
-int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact, int fd_old,
-                uint64_t n_old, int fd_new, uint64_t n_new, size_t budget,
-                unsigned char *mark_old, unsigned char *mark_new);
+int myers_count(uint64_t *chg_old, uint64_t *chg_new, int *exact,
+                const spill *old_ids, uint64_t n_old, const spill *new_ids,
+                uint64_t n_new, size_t budget, unsigned char *mark_old,
+                unsigned char *mark_new);
 
 #endif

@@ -20,8 +20,9 @@
 
 /* git's buffer_is_binary(): a NUL in the first 8000 bytes. */
 #define BINARY_PROBE_BYTES 8000
+/* Up to 4096 lines stay in memory; past that, files and write buffers. */
 #define SIDE_SPILL_BUF (64u << 10)
-#define SIDE_INDENT_BUF (8u << 10)
+#define SIDE_INDENT_BUF (SIDE_SPILL_BUF / sizeof(sdf_diff_hash))
 /* xdiff's indent measure stops here. */
 #define MAX_INDENT 200
 
@@ -31,10 +32,9 @@ struct sdf_diff_side {
 	XXH3_state_t all_state;  /* every byte */
 	void *raw;               /* what sdf_malloc returned */
 	spill out;
-	spill indents; /* a byte per line: its indent, SDF_DIFF_BLANK_LINE */
-	uint64_t out_base, indents_base; /* where they start (saved sides) */
-	uint64_t spilled;                /* records in out */
-	int indent;                      /* of the current line so far */
+	spill indents;    /* a byte per line: its indent, SDF_DIFF_BLANK_LINE */
+	uint64_t spilled; /* records in out */
+	int indent;       /* of the current line so far */
 	int indent_done;
 	uint64_t bytes;
 	uint64_t records;
@@ -71,6 +71,7 @@ int sdf_diff_side_new(sdf_diff_side **out, const sdf_diff_side_options *opts)
 		                SIDE_INDENT_BUF);
 	if (rc < 0) {
 		spill_close(&side->out);
+		spill_close(&side->indents);
 		sdf_free(raw);
 		return rc;
 	}
@@ -195,16 +196,9 @@ int sdf_diff_side_finish(sdf_diff_side *side)
 		if ((rc = emit(side, h)) < 0)
 			goto fail;
 	}
-	if ((rc = spill_flush(&side->out)) < 0 ||
-	    (rc = spill_flush(&side->indents)) < 0)
+	if ((rc = spill_finish(&side->out)) < 0 ||
+	    (rc = spill_finish(&side->indents)) < 0)
 		goto fail;
-	/* The write buffers are not needed any more. */
-	sdf_free(side->out.buf);
-	side->out.buf = NULL;
-	side->out.cap = side->out.len = 0;
-	sdf_free(side->indents.buf);
-	side->indents.buf = NULL;
-	side->indents.cap = side->indents.len = 0;
 	h = XXH3_128bits_digest(&side->all_state);
 	side->content.lo = h.low64;
 	side->content.hi = h.high64;
@@ -237,24 +231,14 @@ void sdf_diff_side_free(sdf_diff_side *side)
 	sdf_free(side->raw);
 }
 
-int side_spill_fd(const sdf_diff_side *side)
+const spill *side_hashes(const sdf_diff_side *side)
 {
-	return side->out.fd;
+	return &side->out;
 }
 
-int side_indent_fd(const sdf_diff_side *side)
+const spill *side_indents(const sdf_diff_side *side)
 {
-	return side->indents.fd;
-}
-
-uint64_t side_spill_base(const sdf_diff_side *side)
-{
-	return side->out_base;
-}
-
-uint64_t side_indent_base(const sdf_diff_side *side)
-{
-	return side->indents_base;
+	return &side->indents;
 }
 
 /*
@@ -297,20 +281,20 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Copies n bytes at off of from_fd to fd, a chunk at a time. */
-static int copy_out(int fd, int from_fd, uint64_t off, uint64_t n,
-                    unsigned char *buf)
+/* Copies a spill's content to fd, a chunk at a time. */
+static int copy_out(int fd, const spill *from, uint64_t n, unsigned char *buf)
 {
+	uint64_t off = 0;
 	int rc = 0;
 
-	while (rc == 0 && n) {
-		size_t k = n < SAVE_CHUNK ? (size_t)n : SAVE_CHUNK;
+	while (rc == 0 && off < n) {
+		size_t k =
+		    n - off < SAVE_CHUNK ? (size_t)(n - off) : SAVE_CHUNK;
 
-		rc = spill_pread(from_fd, buf, k, off);
+		rc = spill_read_at(from, buf, k, off);
 		if (rc == 0)
 			rc = write_all(fd, buf, k);
 		off += k;
-		n -= k;
 	}
 	return rc;
 }
@@ -340,11 +324,10 @@ int sdf_diff_side_save(const sdf_diff_side *side, int fd)
 		return SDF_EBUDGET;
 	rc = write_all(fd, &h, sizeof(h));
 	if (rc == 0)
-		rc = copy_out(fd, side->out.fd, side->out_base,
-		              recs * sizeof(sdf_diff_hash), buf);
+		rc =
+		    copy_out(fd, &side->out, recs * sizeof(sdf_diff_hash), buf);
 	if (rc == 0)
-		rc = copy_out(fd, side->indents.fd, side->indents_base, recs,
-		              buf);
+		rc = copy_out(fd, &side->indents, recs, buf);
 	sdf_free(buf);
 	return rc;
 }
@@ -359,7 +342,7 @@ int sdf_diff_side_open_saved(sdf_diff_side **out, int fd, uint64_t offset)
 	int rc;
 
 	*out = NULL;
-	if ((rc = spill_pread(fd, &h, sizeof(h), offset)) < 0)
+	if ((rc = fd_pread(fd, &h, sizeof(h), offset)) < 0)
 		return rc == SDF_ECORRUPT
 		           ? sdf_error_set(SDF_ECORRUPT,
 		                           "saved diff side truncated")
@@ -382,17 +365,18 @@ int sdf_diff_side_open_saved(sdf_diff_side **out, int fd, uint64_t offset)
 	side = (sdf_diff_side *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
 	memset(side, 0, sizeof(*side));
 	side->raw = raw;
-	side->out.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	side->indents.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (side->out.fd < 0 || side->indents.fd < 0) {
-		rc = sdf_error_set_errno(SDF_EIO, errno, "dup");
+	side->out.fd = side->indents.fd = -1;
+	rc = spill_adopt(&side->out, fd, offset + sizeof(h),
+	                 h.records * sizeof(sdf_diff_hash));
+	if (rc == 0)
+		rc = spill_adopt(&side->indents, fd,
+		                 offset + sizeof(h) +
+		                     h.records * sizeof(sdf_diff_hash),
+		                 h.records);
+	if (rc < 0) {
 		sdf_diff_side_free(side);
 		return rc;
 	}
-	side->out_base = offset + sizeof(h);
-	side->indents_base = side->out_base + h.records * sizeof(sdf_diff_hash);
-	side->out.size = h.records * sizeof(sdf_diff_hash);
-	side->indents.size = h.records;
 	side->bytes = h.bytes;
 	side->records = h.lines;
 	side->spilled = h.records;

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -146,14 +147,22 @@ Test(diff_side, misuse_is_an_error)
 	sdf_diff_side_free(NULL);
 }
 
+/* Small sides stay in memory; a large one needs its spill directory. */
 Test(diff_side, spill_dir_must_exist)
 {
 	sdf_diff_side *side = NULL;
 	sdf_diff_side_options o = SDF_DIFF_SIDE_OPTIONS_INIT;
+	int rc = 0;
 
 	o.spill_dir = "/nonexistent/snapdiff";
-	cr_assert_eq(sdf_diff_side_new(&side, &o), SDF_EIO);
-	cr_assert_null(side);
+	cr_assert_eq(sdf_diff_side_new(&side, &o), 0);
+	cr_assert_eq(sdf_diff_side_feed(side, "a\nb\n", 4), 0);
+	for (int i = 0; i < 100000 && rc == 0; i++)
+		rc = sdf_diff_side_feed(side, "line\n", 5);
+	cr_assert_eq(rc, SDF_EIO);
+	cr_assert(strstr(sdf_error_last(), "/nonexistent/snapdiff"));
+	cr_assert_eq(sdf_diff_side_finish(side), SDF_EINVAL);
+	sdf_diff_side_free(side);
 }
 
 typedef struct {
@@ -280,4 +289,38 @@ Test(diff_side, saved_side_diffs_as_the_original)
 	tu_rm_rf(dir);
 	free(path);
 	free(dir);
+}
+
+/* A small diff stays in memory: no spill directory is even looked at. */
+Test(diff_side, small_diffs_touch_no_files)
+{
+	sdf_diff_side_options so = SDF_DIFF_SIDE_OPTIONS_INIT;
+	sdf_diff_lines_options lo = SDF_DIFF_LINES_OPTIONS_INIT;
+	sdf_diff_side *a = NULL, *b = NULL;
+	sdf_diff_lines_result res;
+	int n = 0;
+
+	so.spill_dir = lo.spill_dir = "/nonexistent/snapdiff";
+	lo.range_cb = count_ranges;
+	lo.payload = &n;
+	cr_assert_eq(sdf_diff_side_new(&a, &so), 0);
+	cr_assert_eq(sdf_diff_side_new(&b, &so), 0);
+	for (int i = 0; i < 1000; i++) {
+		char line[32];
+		int len = snprintf(line, sizeof(line), "%d\n", i);
+
+		cr_assert_eq(sdf_diff_side_feed(a, line, (size_t)len), 0);
+		if (i % 10)
+			cr_assert_eq(sdf_diff_side_feed(b, line, (size_t)len),
+			             0);
+	}
+	cr_assert_eq(sdf_diff_side_finish(a), 0);
+	cr_assert_eq(sdf_diff_side_finish(b), 0);
+	cr_assert_eq(sdf_diff_lines(&res, a, b, &lo), 0, "%s",
+	             sdf_error_last());
+	cr_assert_eq(res.deletions, 100);
+	cr_assert_eq(res.additions, 0);
+	cr_assert_eq(n, 100);
+	sdf_diff_side_free(a);
+	sdf_diff_side_free(b);
 }
