@@ -38,6 +38,13 @@
 #define MAX_ROUNDS 4
 #define INDEX_BUF (64 * 1024)
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+				      : -1;
+}
+
 /* ---- the exact set of trees, commits and tags -------------------------- */
 
 typedef struct {
@@ -695,24 +702,246 @@ static int candidate_ref(const struct plan *p, const char *name)
 	return i >= 0 && p->state[i] == KEEP;
 }
 
-static int mark_reflog(struct mark *m, const char *name)
+/* 40 hex digits at s -> id; 0 on success. */
+static int parse_hex(git_oid *id, const char *s, size_t len)
 {
-	git_reflog *log = NULL;
+	if (len < GIT_OID_HEXSZ)
+		return -1;
+	for (size_t i = 0; i < GIT_OID_HEXSZ; i++)
+		if (hexval(s[i]) < 0)
+			return -1;
+	return git_oid_fromstrn(id, s, GIT_OID_HEXSZ) < 0 ? -1 : 0;
+}
+
+/* Reads up to cap-1 bytes of a small file; -1 when it cannot. */
+static ssize_t read_small(int dfd, const char *name, char *buf, size_t cap)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	do
+		n = read(fd, buf, cap - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+struct roots {
+	struct mark *m;
+	const struct plan *p;
+	int skip_candidates;
+	char name[PATH_MAX]; /* the ref's name while walking refs/, logs/ */
+};
+
+/* One ref named r->name with value id. */
+static int mark_ref(struct roots *r, const git_oid *id)
+{
+	int err;
+
+	if (expired_ref(r->p, r->name) ||
+	    (r->skip_candidates && candidate_ref(r->p, r->name)))
+		return 0;
+	if ((err = mark_root(r->m, id, 0)) < 0)
+		sdf_error_prefix("ref %s", r->name);
+	return err;
+}
+
+/*
+ * Every loose ref file under refs/, read directly: libgit2's iterator
+ * silently skips a ref it fails to read (even for want of memory), and a
+ * skipped root would be deleted.
+ */
+static int walk_ref_dir(struct roots *r, int dfd, size_t namelen,
+			unsigned depth)
+{
+	DIR *d;
+	struct dirent *de;
 	int err = 0;
 
-	if (git_reference_has_log(m->repo, name) != 1)
-		return 0;
-	if (git_reflog_read(&log, m->repo, name) < 0)
-		return 0; /* damaged reflogs are git's to report */
-	for (size_t i = 0; !err && i < git_reflog_entrycount(log); i++) {
-		const git_reflog_entry *e = git_reflog_entry_byindex(log, i);
-		const git_oid *ids[2] = {git_reflog_entry_id_old(e),
-					 git_reflog_entry_id_new(e)};
-		for (int k = 0; !err && k < 2; k++)
-			if (!is_zero(ids[k]->id))
-				err = mark_root(m, ids[k], 1);
+	if (depth > 64 || !(d = fdopendir(dfd))) {
+		close(dfd);
+		return sdf_error_set_errno(SDF_EIO, errno,
+					   "prune: cannot read %s", r->name);
 	}
-	git_reflog_free(log);
+	while (!err && (errno = 0, de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t l = strlen(n);
+		struct stat sb;
+		char buf[256];
+		git_oid id;
+		ssize_t got;
+
+		if (n[0] == '.' || (l > 5 && !strcmp(n + l - 5, ".lock")))
+			continue;
+		if (namelen + 1 + l >= sizeof(r->name))
+			continue; /* longer than a path may be */
+		r->name[namelen] = '/';
+		memcpy(r->name + namelen + 1, n, l + 1);
+		if (fstatat(dirfd(d), n, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			int fd = openat(dirfd(d), n,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						O_CLOEXEC);
+			err = fd < 0 ? sdf_error_set_errno(SDF_EIO, errno,
+							   "prune: cannot "
+							   "open %s",
+							   r->name)
+				     : walk_ref_dir(r, fd, namelen + 1 + l,
+						    depth + 1);
+			continue;
+		}
+		if (!S_ISREG(sb.st_mode))
+			continue;
+		got = read_small(dirfd(d), n, buf, sizeof(buf));
+		if (got >= 5 && !strncmp(buf, "ref: ", 5))
+			continue; /* symbolic: its target is a ref too */
+		if (got < 0 || parse_hex(&id, buf, (size_t)got) < 0) {
+			err = sdf_error_set(SDF_ECORRUPT,
+					    "prune: cannot read ref %s; "
+					    "nothing deleted",
+					    r->name);
+			break;
+		}
+		err = mark_ref(r, &id);
+	}
+	if (!err && errno)
+		err = sdf_error_set_errno(SDF_EIO, errno,
+					  "prune: cannot read refs");
+	closedir(d);
+	r->name[namelen] = '\0';
+	return err;
+}
+
+/* packed-refs: "<hex> <name>" lines, "^<hex>" for a peeled tag. */
+static int walk_packed_refs(struct roots *r, const char *store)
+{
+	char p[PATH_MAX], line[PATH_MAX + 64];
+	FILE *f;
+	int err = 0;
+
+	snprintf(p, sizeof(p), "%s/packed-refs", store);
+	if (!(f = fopen(p, "re")))
+		return errno == ENOENT ? 0
+				       : sdf_error_set_errno(SDF_EIO, errno,
+							     "prune: cannot "
+							     "read '%s'",
+							     p);
+	while (!err && fgets(line, sizeof(line), f)) {
+		size_t l = strlen(line);
+		git_oid id;
+
+		if (l && line[l - 1] == '\n')
+			line[--l] = '\0';
+		if (!l || line[0] == '#')
+			continue;
+		if (line[0] == '^') {
+			if (parse_hex(&id, line + 1, l - 1) == 0)
+				err = mark_root(r->m, &id, 0);
+			continue;
+		}
+		if (l < GIT_OID_HEXSZ + 2 || line[GIT_OID_HEXSZ] != ' ' ||
+		    parse_hex(&id, line, l) < 0) {
+			err = sdf_error_set(SDF_ECORRUPT,
+					    "prune: bad line in packed-refs; "
+					    "nothing deleted");
+			break;
+		}
+		if ((size_t)snprintf(r->name, sizeof(r->name), "%s",
+				     line + GIT_OID_HEXSZ + 1) >= sizeof(r->name))
+			r->name[0] = '\0'; /* too long to be ours: a root */
+		err = mark_ref(r, &id);
+	}
+	if (!err && ferror(f))
+		err = sdf_error_set_errno(SDF_EIO, errno,
+					  "prune: cannot read '%s'", p);
+	fclose(f);
+	return err;
+}
+
+/* HEAD when detached, and git's other pseudo-refs if any are left. */
+static int mark_pseudo_refs(struct roots *r, const char *store)
+{
+	static const char *const names[] = {"HEAD", "ORIG_HEAD", "FETCH_HEAD",
+					    "MERGE_HEAD", "CHERRY_PICK_HEAD"};
+	int dfd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+
+	if (dfd < 0)
+		return sdf_error_set_errno(SDF_EIO, errno, "cannot open '%s'",
+					   store);
+	for (size_t i = 0; !err && i < sizeof(names) / sizeof(names[0]); i++) {
+		char buf[256];
+		ssize_t got = read_small(dfd, names[i], buf, sizeof(buf));
+		git_oid id;
+
+		if (got >= GIT_OID_HEXSZ && parse_hex(&id, buf, (size_t)got) == 0)
+			err = mark_root(r->m, &id, i > 0);
+	}
+	close(dfd);
+	return err;
+}
+
+/* Every entry of every reflog under logs/ (expired snapshots' excepted). */
+static int walk_logs(struct roots *r, const char *dir, size_t namelen,
+		     unsigned depth)
+{
+	char p[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+	int err = 0;
+
+	if (depth > 64 ||
+	    (size_t)snprintf(p, sizeof(p), "%s/%s", dir, r->name) >= sizeof(p))
+		return 0;
+	if (!(d = opendir(p)))
+		return errno == ENOENT || errno == ENOTDIR
+			       ? 0
+			       : sdf_error_set_errno(SDF_EIO, errno,
+						     "prune: cannot read '%s'",
+						     p);
+	while (!err && (de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t l = strlen(n);
+		struct stat sb;
+
+		if (n[0] == '.' || namelen + 1 + l >= sizeof(r->name) ||
+		    fstatat(dirfd(d), n, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (namelen)
+			r->name[namelen] = '/';
+		memcpy(r->name + namelen + (namelen ? 1 : 0), n, l + 1);
+		if (S_ISDIR(sb.st_mode)) {
+			err = walk_logs(r, dir, namelen + (namelen ? 1 : 0) + l,
+					depth + 1);
+		} else if (S_ISREG(sb.st_mode) && !expired_ref(r->p, r->name)) {
+			git_reflog *log = NULL;
+			int gerr = git_reflog_read(&log, r->m->repo, r->name);
+			if (gerr < 0 && sdf_alloc_failed())
+				err = sdf_git_error(gerr,
+						    "prune: cannot read the "
+						    "log of %s",
+						    r->name);
+			for (size_t i = 0; !err && log &&
+					   i < git_reflog_entrycount(log);
+			     i++) {
+				const git_reflog_entry *e =
+					git_reflog_entry_byindex(log, i);
+				const git_oid *ids[2] = {
+					git_reflog_entry_id_old(e),
+					git_reflog_entry_id_new(e)};
+				for (int k = 0; !err && k < 2; k++)
+					if (!is_zero(ids[k]->id))
+						err = mark_root(r->m, ids[k], 1);
+			}
+			git_reflog_free(log);
+		}
+	}
+	closedir(d);
+	r->name[namelen] = '\0';
 	return err;
 }
 
@@ -723,44 +952,29 @@ static int mark_reflog(struct mark *m, const char *name)
 static int mark_fixed_roots(struct mark *m, const struct plan *p,
 			    const char *store, int skip_candidates)
 {
-	git_reference_iterator *it = NULL;
-	git_reference *ref = NULL;
-	int err = 0, gerr;
+	struct roots r;
+	char dir[PATH_MAX];
+	int fd, err;
 
-	if ((gerr = git_reference_iterator_new(&it, m->repo)) < 0)
-		return sdf_git_error(gerr, "prune: cannot list refs");
-	while ((gerr = git_reference_next(&ref, it)) == 0) {
-		const char *name = git_reference_name(ref);
-
-		if (!expired_ref(p, name)) {
-			if (git_reference_type(ref) == GIT_REFERENCE_DIRECT &&
-			    !(skip_candidates && candidate_ref(p, name)) &&
-			    (err = mark_root(m, git_reference_target(ref), 0)) <
-				    0)
-				sdf_error_prefix("ref %s", name);
-			if (!err)
-				err = mark_reflog(m, name);
-		}
-		git_reference_free(ref);
-		ref = NULL;
-		if (err < 0)
-			break;
-	}
-	git_reference_iterator_free(it);
-	if (err < 0)
-		return err;
-	if (gerr != GIT_ITEROVER)
-		return sdf_git_error(gerr, "prune: cannot list refs");
-	/* HEAD, when detached, and its reflog */
-	if (git_reference_lookup(&ref, m->repo, "HEAD") == 0) {
-		err = 0;
-		if (git_reference_type(ref) == GIT_REFERENCE_DIRECT)
-			err = mark_root(m, git_reference_target(ref), 0);
-		git_reference_free(ref);
-		if (err < 0)
+	memset(&r, 0, sizeof(r));
+	r.m = m;
+	r.p = p;
+	r.skip_candidates = skip_candidates;
+	snprintf(dir, sizeof(dir), "%s/refs", store);
+	memcpy(r.name, "refs", 5);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		if ((err = walk_ref_dir(&r, fd, 4, 0)) < 0)
 			return err;
+	} else if (errno != ENOENT) {
+		return sdf_error_set_errno(SDF_EIO, errno, "cannot open '%s'",
+					   dir);
 	}
-	if ((err = mark_reflog(m, "HEAD")) < 0)
+	if ((err = walk_packed_refs(&r, store)) < 0 ||
+	    (err = mark_pseudo_refs(&r, store)) < 0)
+		return err;
+	snprintf(dir, sizeof(dir), "%s/logs", store);
+	r.name[0] = '\0';
+	if ((err = walk_logs(&r, dir, 0, 0)) < 0)
 		return err;
 	return mark_index(m, store);
 }
@@ -778,13 +992,6 @@ static int old_enough(const struct stat *sb, const struct timespec *cutoff)
 	return sb->st_mtim.tv_sec < cutoff->tv_sec ||
 	       (sb->st_mtim.tv_sec == cutoff->tv_sec &&
 		sb->st_mtim.tv_nsec <= cutoff->tv_nsec);
-}
-
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-				      : -1;
 }
 
 /* "xx" + 38 hex -> raw id; 0 when name is a loose object's. */
@@ -829,6 +1036,7 @@ static int sweep_fanout(struct sweep *s, const struct mark *m, int objfd,
 					    O_CLOEXEC);
 	DIR *d;
 	struct dirent *de;
+	uint64_t deleted_before = s->deleted;
 	int err = 0;
 
 	if (fd < 0)
@@ -881,6 +1089,9 @@ static int sweep_fanout(struct sweep *s, const struct mark *m, int objfd,
 		err = sdf_error_set_errno(SDF_EIO, errno,
 					  "cannot read objects/%s", dir);
 	closedir(d);
+	/* as git prune does: fails, harmlessly, unless it is empty */
+	if (!err && !s->dry_run && s->deleted > deleted_before)
+		unlinkat(objfd, dir, AT_REMOVEDIR);
 	return err;
 }
 
@@ -1085,6 +1296,22 @@ static int drop_refs(struct plan *p, git_repository *repo, unsigned char *done)
 	return 0;
 }
 
+/*
+ * libgit2 swallows some failed allocations (its ref iterator skips a ref it
+ * could not read): if one failed on this thread, the plan or the marks may
+ * be short, and nothing is dropped or deleted.
+ */
+static int no_swallowed_failure(void)
+{
+	if (!sdf_alloc_failed())
+		return 0;
+	sdf_alloc_clear_failed();
+	return sdf_error_set(SDF_EBUDGET,
+			     "prune: an allocation failed on the way (memory "
+			     "budget %zu bytes); nothing deleted",
+			     sdf_alloc_limit());
+}
+
 static size_t count_state(const struct plan *p, int state)
 {
 	size_t n = 0;
@@ -1122,9 +1349,14 @@ int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
 	if ((err = sdf_store_lock(st, 1)) < 0)
 		goto done;
 	locked = 1;
-	/* a handle of our own: its object cache never saw a deleted object */
-	if ((err = sdf_store_open_repo(&repo, st)) < 0)
-		goto done;
+	sdf_alloc_clear_failed();
+	/*
+	 * The store's own handle (opening another one crashes libgit2 1.5 when
+	 * an allocation fails inside it). Its object cache only ever holds
+	 * objects read through it, and a snapshot is read only while a ref
+	 * keeps it.
+	 */
+	repo = st->repo;
 	clock_gettime(CLOCK_REALTIME, &now);
 	if ((err = plan_make(&plan, st, repo, &out->policy,
 			     (int64_t)now.tv_sec)) < 0)
@@ -1158,7 +1390,8 @@ int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
 					   &out->policy, &opts,
 					   &out->mem_bytes)) < 0)
 			goto done;
-		if (!dry && (err = drop_refs(&plan, repo, dropped)) < 0)
+		if ((err = no_swallowed_failure()) < 0 ||
+		    (!dry && (err = drop_refs(&plan, repo, dropped)) < 0))
 			goto done;
 		mark_dispose(&m);
 		if ((err = mark_init(&m, repo, st->path, scan.loose_objects,
@@ -1169,6 +1402,8 @@ int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
 			out->mem_bytes = m.mem_peak;
 		out->trees_seen = m.seen.used;
 		out->blobs_seen = m.blob_refs;
+		if ((err = no_swallowed_failure()) < 0)
+			goto done;
 		memset(&sw, 0, sizeof(sw));
 		sw.cutoff = scan.cutoff;
 		sw.dry_run = dry;
@@ -1205,7 +1440,6 @@ done:
 	mark_dispose(&m);
 	sdf_free(dropped);
 	plan_dispose(&plan);
-	git_repository_free(repo);
 	if (locked)
 		sdf_store_unlock(st);
 	return err;
