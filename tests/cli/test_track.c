@@ -196,7 +196,8 @@ Test(track, touched_identical_file_is_read_once_then_trusted)
 	sh_ok("touch a.txt");
 	/* the touched file is read (hashed) once, found identical */
 	tu_sh(&r,
-	      "strace -f -e trace=open,openat -o '%s/strace1' '%s' track "
+	      "ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=open,openat -o "
+	      "'%s/strace1' '%s' track "
 	      "--worktree '%s' --store '%s' && grep -c 'a.txt' '%s/strace1'",
 	      scratch, SDF_CLI, wt, store, scratch);
 	cr_assert_eq(r.status, 0, "%s", r.err);
@@ -206,7 +207,8 @@ Test(track, touched_identical_file_is_read_once_then_trusted)
 	tu_result_dispose(&r);
 	/* and not again */
 	tu_sh(&r,
-	      "strace -f -e trace=open,openat -o '%s/strace2' '%s' track "
+	      "ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=open,openat -o "
+	      "'%s/strace2' '%s' track "
 	      "--worktree '%s' --store '%s' && grep -c 'a.txt' '%s/strace2'",
 	      scratch, SDF_CLI, wt, store, scratch);
 	cr_assert_eq(atoi(tu_last_line(r.out)), 0, "opened again");
