@@ -15,9 +15,21 @@ struct collect {
 	enum format fmt;
 	sdf_file_summary *files; /* text formats: copies with owned paths */
 	size_t n, cap;
-	json_t *array; /* JSON formats */
+	/* JSON formats: each file is written as soon as it is ready */
+	size_t written;
+	const char *from, *to;
 	int estimated;
 };
+
+/* The start of the JSON document, up to the files array's first entry. */
+static void open_json(const struct collect *c)
+{
+	if (c->fmt == FMT_JSON)
+		printf("{\"from\":\"%s\",\"to\":\"%s\",\"files\":[", c->from,
+		       c->to);
+	else
+		fputc('[', stdout);
+}
 
 static int on_file(const sdf_file_summary *f, void *payload)
 {
@@ -33,10 +45,21 @@ static int on_file(const sdf_file_summary *f, void *payload)
 	if (c->fmt == FMT_JSON || c->fmt == FMT_OPENCODE) {
 		json_t *o = c->fmt == FMT_JSON ? sdf_api_file_json(f)
 		                               : sdf_api_file_opencode_json(f);
-		if (!o || json_array_append_new(c->array, o) < 0)
+		char *text = o ? json_dumps(o, SDF_API_JSON_FLAGS) : NULL;
+		json_decref(o);
+		if (!text)
 			return sdf_error_set(SDF_EBUDGET,
 			                     "cannot build the JSON output");
-		return 0;
+		if (c->written == 0)
+			open_json(c);
+		else
+			fputc(',', stdout);
+		fputs(text, stdout);
+		sdf_free(text);
+		c->written++;
+		return ferror(stdout)
+		           ? sdf_error_set(SDF_EIO, "cannot write the output")
+		           : 0;
 	}
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
@@ -61,7 +84,6 @@ static void collect_dispose(struct collect *c)
 	for (size_t i = 0; i < c->n; i++)
 		sdf_free((char *)c->files[i].path);
 	sdf_free(c->files);
-	json_decref(c->array);
 }
 
 static int size_opt(uint64_t *out, const char *name, const char *value)
@@ -149,11 +171,6 @@ int cmd_diff(int argc, char **argv)
 	if (c.git_dir && nspec < 2)
 		return cli_usage("with --git-dir, give both FROM and TO");
 	col.fmt = fmt;
-	if ((fmt == FMT_JSON || fmt == FMT_OPENCODE) &&
-	    !(col.array = json_array())) {
-		sdf_error_set(SDF_EBUDGET, "cannot build the JSON output");
-		goto fail;
-	}
 	if (c.git_dir) {
 		if (sdf_store_open(&st, c.git_dir, NULL, 0) < 0 ||
 		    sdf_store_open(&st2, c.git_dir, NULL, 0) < 0)
@@ -176,6 +193,8 @@ int cmd_diff(int argc, char **argv)
 		memcpy(to, tr.tree, sizeof(to));
 	}
 	opts.patches = fmt == FMT_JSON || fmt == FMT_OPENCODE;
+	col.from = from;
+	col.to = to;
 	opts.on_file = on_file;
 	opts.payload = &col;
 	if (sdf_store_lock(st, 0) < 0)
@@ -195,17 +214,23 @@ int cmd_diff(int argc, char **argv)
 		r = sdf_api_write_stat(stdout, col.files, col.n, NULL);
 		break;
 	case FMT_OPENCODE:
-		r = cli_print_json(col.array);
-		col.array = NULL;
+		if (!col.written)
+			open_json(&col);
+		fputs("]\n", stdout);
 		break;
 	case FMT_JSON: {
-		json_t *o = json_object();
-		json_object_set_new(o, "from", json_string(from));
-		json_object_set_new(o, "to", json_string(to));
-		json_object_set_new(o, "files", col.array);
-		col.array = NULL;
-		json_object_set_new(o, "totals", sdf_api_totals_json(&totals));
-		r = cli_print_json(o);
+		json_t *t = sdf_api_totals_json(&totals);
+		char *text = t ? json_dumps(t, SDF_API_JSON_FLAGS) : NULL;
+		json_decref(t);
+		if (!text) {
+			r = sdf_error_set(SDF_EBUDGET,
+			                  "cannot build the JSON output");
+			break;
+		}
+		if (!col.written)
+			open_json(&col);
+		printf("],\"totals\":%s}\n", text);
+		sdf_free(text);
 		break;
 	}
 	}
