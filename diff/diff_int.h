@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 /*
  * A spill: bytes kept in memory while they are few (up to mem_cap), else in
@@ -29,6 +30,20 @@ int spill_open(spill *s, const char *dir, size_t mem_cap);
 /* A spill over an existing file's bytes [base, base + size) (read-only). */
 int spill_adopt(spill *s, int fd, uint64_t base, uint64_t size);
 int spill_write(spill *s, const void *p, size_t n);
+
+/* spill_write() of a few bytes: a copy when they fit in the buffer. */
+static inline int spill_put(spill *s, const void *p, size_t n)
+{
+	size_t at = s->fd < 0 ? (size_t)s->size : s->len;
+
+	if (at + n > s->cap || (s->fd >= 0 && at + n == s->cap))
+		return spill_write(s, p, n);
+	memcpy(s->buf + at, p, n);
+	s->size += n;
+	if (s->fd >= 0)
+		s->len += n;
+	return 0;
+}
 int spill_write_at(spill *s, const void *p, size_t n, uint64_t off);
 /* Grows the content to size bytes, zeroed. */
 int spill_extend(spill *s, uint64_t size);

@@ -659,8 +659,8 @@ static int settle(run *r, int s, const unsigned char *dis, const uint32_t *ids,
 	if (v == MATCHED || (v == MULTI && !mmatch_discard(dis, i, r->start[s],
 	                                                   r->end[s] - 1))) {
 		r->kept[s]++;
-		return spill_write(&r->keep[s], &ids[i & (RING - 1)],
-		                   sizeof(uint32_t));
+		return spill_put(&r->keep[s], &ids[i & (RING - 1)],
+		                 sizeof(uint32_t));
 	}
 	r->discarded[s]++;
 	if (r->chg[s])

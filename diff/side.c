@@ -122,9 +122,9 @@ static int emit(sdf_diff_side *side, XXH128_hash_t h)
 	side->spilled++;
 	rec.lo = h.low64;
 	rec.hi = h.high64;
-	if ((rc = spill_write(&side->out, &rec, sizeof(rec))) < 0)
+	if ((rc = spill_put(&side->out, &rec, sizeof(rec))) < 0)
 		return rc;
-	return spill_write(&side->indents, &ind, 1);
+	return spill_put(&side->indents, &ind, 1);
 }
 
 int sdf_diff_side_feed(sdf_diff_side *side, const void *buf, size_t len)
