@@ -195,7 +195,6 @@ struct mark {
 	uint64_t blob_refs;
 	/* sizing: the old loose bytes of objects reached for the first time */
 	int sizing;
-	struct timespec cutoff;
 	char objdir[PATH_MAX];
 	uint64_t bytes;
 };
@@ -226,7 +225,7 @@ static int push(struct mark *m, const git_oid *id)
 	return 0;
 }
 
-/* Adds the loose object's size to m->bytes when it is old. */
+/* Adds the loose object's size to m->bytes (sizing passes only). */
 static void size_of(struct mark *m, const git_oid *id)
 {
 	char hex[GIT_OID_HEXSZ + 1], p[PATH_MAX];
@@ -239,10 +238,7 @@ static void size_of(struct mark *m, const git_oid *id)
 			     hex + 2) >= sizeof(p) ||
 	    lstat(p, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return; /* packed, or elsewhere: counted as fixed */
-	if (sb.st_mtim.tv_sec < m->cutoff.tv_sec ||
-	    (sb.st_mtim.tv_sec == m->cutoff.tv_sec &&
-	     sb.st_mtim.tv_nsec <= m->cutoff.tv_nsec))
-		m->bytes += (uint64_t)sb.st_blocks * 512;
+	m->bytes += (uint64_t)sb.st_blocks * 512;
 }
 
 static void mark_blob(struct mark *m, const git_oid *id)
@@ -1201,14 +1197,13 @@ static int sweep_objects(struct sweep *s, const struct mark *m,
 /* ---- prune -------------------------------------------------------------- */
 
 static int mark_init(struct mark *m, git_repository *repo, const char *store,
-		     uint64_t loose, const struct timespec *cutoff)
+		     uint64_t loose)
 {
 	struct timespec now;
 	uint64_t seed;
 
 	memset(m, 0, sizeof(*m));
 	m->repo = repo;
-	m->cutoff = *cutoff;
 	snprintf(m->objdir, sizeof(m->objdir), "%s/objects", store);
 	clock_gettime(CLOCK_REALTIME, &now);
 	seed = (uint64_t)now.tv_nsec * 0x9e3779b97f4a7c15ull ^
@@ -1235,10 +1230,15 @@ static void expire(struct plan *p, size_t i, const char *reason,
 }
 
 /*
- * Weighs the store as it would be: what stays whatever happens (files that
- * are not loose objects, young loose objects, everything the fixed roots
- * reach), then each candidate snapshot newest first. The first one that
- * takes the store over max_bytes expires with all older candidates.
+ * Weighs the store as it will be once the grace period is over: what stays
+ * whatever happens (files that are not loose objects, everything the fixed
+ * roots reach), then each candidate snapshot newest first. The first one
+ * that takes the store over max_bytes expires with all older candidates.
+ *
+ * Young objects are weighed like the others, so which snapshots expire does
+ * not depend on when prune runs: the grace only delays deleting them. (Were
+ * they fixed, a store that grew past its quota within the grace would lose
+ * every snapshot and free nothing.)
  */
 static int size_candidates(struct plan *p, git_repository *repo,
 			   const char *store, const sdf_store_scan *scan,
@@ -1246,11 +1246,10 @@ static int size_candidates(struct plan *p, git_repository *repo,
 			   const sdf_prune_options *opts, size_t *mem_peak)
 {
 	struct mark m;
-	uint64_t fixed = scan->bytes - (scan->loose_bytes - scan->young_bytes);
+	uint64_t fixed = scan->bytes - scan->loose_bytes;
 	int err, over = 0;
 
-	if ((err = mark_init(&m, repo, store, scan->loose_objects,
-			     &scan->cutoff)) < 0)
+	if ((err = mark_init(&m, repo, store, scan->loose_objects)) < 0)
 		goto done;
 	m.sizing = 1;
 	if ((err = mark_fixed_roots(&m, p, store, 1)) < 0)
@@ -1394,8 +1393,8 @@ int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
 		    (!dry && (err = drop_refs(&plan, repo, dropped)) < 0))
 			goto done;
 		mark_dispose(&m);
-		if ((err = mark_init(&m, repo, st->path, scan.loose_objects,
-				     &scan.cutoff)) < 0 ||
+		if ((err = mark_init(&m, repo, st->path, scan.loose_objects)) <
+			    0 ||
 		    (err = mark_fixed_roots(&m, &plan, st->path, 0)) < 0)
 			goto done;
 		if (m.mem_peak > out->mem_bytes)

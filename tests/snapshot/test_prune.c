@@ -398,6 +398,43 @@ Test(prune, max_bytes_expires_oldest_first_until_under)
 	fsck();
 }
 
+/*
+ * Over the quota within the grace period: the same snapshots expire as they
+ * would later (young objects weigh like old ones), nothing is deleted yet,
+ * and the next prune after the grace frees them.
+ */
+Test(prune, max_bytes_inside_the_grace_expires_no_more)
+{
+	sdf_track_result t[8];
+	sdf_prune_result res;
+	const uint64_t quota = 1536 * 1024;
+	size_t left;
+
+	for (int i = 0; i < 8; i++) {
+		sh("head -c 196608 /dev/urandom > '%s/big.bin'", wt);
+		track(&t[i], NULL);
+	}
+	prune(&res, 0, 0, quota, SDF_PRUNE_GRACE_DEFAULT);
+	cr_assert_gt(res.expired, 0);
+	cr_assert_lt(res.expired, 7, "every snapshot but the newest expired");
+	cr_assert_eq(res.objects_deleted, 0);
+	cr_assert_gt(res.objects_young, 0);
+	cr_assert_eq(res.over_quota, 1);
+	left = log_count();
+	fsck();
+	/* an hour later */
+	sh("find '%s/objects' -type f -exec touch -d '2 hours ago' {} +",
+	   stpath);
+	prune(&res, 0, 0, quota, SDF_PRUNE_GRACE_DEFAULT);
+	cr_assert_eq(res.expired, 0);
+	cr_assert_eq(log_count(), left);
+	cr_assert_gt(res.objects_deleted, 0);
+	cr_assert_eq(res.over_quota, 0);
+	cr_assert_leq(disk_bytes(), quota);
+	cr_assert(has_snapshot(t[7].id));
+	fsck();
+}
+
 /* ---- what is deleted, what is kept --------------------------------------- */
 
 Test(prune, unreachable_objects_go_after_the_grace)
