@@ -316,11 +316,18 @@ typedef struct {
  * and the grace period covers writers that do not take it. Any error while
  * finding what is reachable deletes no object.
  *
- * Memory: an exact set of the reachable trees, commits and tags (about 48
- * bytes each) and a Bloom filter of the reachable blobs (10 bits per loose
- * object, at most 32 MiB); a false positive only keeps an unreachable
- * object until a later prune (each run hashes with a new seed). Blobs are
- * never read. The store's index is streamed, not loaded.
+ * Under maxBytes, young objects weigh like old ones: which snapshots expire
+ * does not depend on the grace, which only delays deleting their objects
+ * (until then over_quota may stay set, with bytes_young saying why).
+ *
+ * Memory: an exact set of the reachable trees, commits and tags (20 bytes
+ * a slot, at most half full: 40 to 80 bytes each), a Bloom filter of the
+ * reachable blobs (10 bits per loose object, at most 32 MiB or a quarter
+ * of the budget left; a false positive only keeps an unreachable blob until
+ * a later prune, as each run hashes with a new seed), a stack of tree ids
+ * to visit and a 64 KiB buffer to stream the index. Blobs are never read;
+ * trees are read once each. Like every call on st, not to be made on one
+ * handle from two threads at once.
  */
 int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
 		    const sdf_prune_options *opts);
