@@ -181,6 +181,8 @@ int spill_write(spill *s, const void *p, size_t n)
 	const unsigned char *c = p;
 	int rc;
 
+	if (n == 0)
+		return 0;
 	if (s->fd < 0) {
 		if (s->size + n <= s->mem_cap) {
 			if ((rc = grow(s, (size_t)s->size + n)) < 0)
@@ -218,6 +220,8 @@ int spill_write_at(spill *s, const void *p, size_t n, uint64_t off)
 {
 	int rc;
 
+	if (n == 0)
+		return 0;
 	if (s->fd < 0) {
 		if (off + n <= s->mem_cap) {
 			if ((rc = grow(s, (size_t)(off + n))) < 0)
@@ -286,6 +290,8 @@ int spill_finish(spill *s)
 
 int spill_read_at(const spill *s, void *p, size_t n, uint64_t off)
 {
+	if (n == 0)
+		return 0;
 	if (off + n > s->size - (s->fd >= 0 ? s->len : 0))
 		return sdf_error_set(SDF_ECORRUPT,
 		                     "spill read past its written content");
