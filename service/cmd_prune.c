@@ -55,7 +55,7 @@ struct expired_list {
 };
 
 static void on_expired(const sdf_snapshot_info *s, const char *reason,
-		       void *payload)
+                       void *payload)
 {
 	struct expired_list *l = payload;
 	char when[32];
@@ -67,8 +67,8 @@ static void on_expired(const sdf_snapshot_info *s, const char *reason,
 		json_object_set_new(o, "tree", json_string(s->tree));
 		json_object_set_new(o, "time", json_integer(s->time));
 		json_object_set_new(o, "time_iso", json_string(when));
-		json_object_set_new(o, "label", s->label ? json_string(s->label)
-							 : json_null());
+		json_object_set_new(
+		    o, "label", s->label ? json_string(s->label) : json_null());
 		json_object_set_new(o, "reason", json_string(reason));
 		json_array_append_new(l->arr, o);
 	} else if (!l->quiet) {
@@ -84,9 +84,9 @@ static json_t *policy_json(const sdf_retention *p)
 	json_object_set_new(o, "keep_days", json_integer(p->keep_days));
 	json_object_set_new(o, "keep_count", json_integer(p->keep_count));
 	json_object_set_new(o, "max_bytes",
-			    json_integer((json_int_t)p->max_bytes));
+	                    json_integer((json_int_t)p->max_bytes));
 	json_object_set_new(o, "grace_seconds",
-			    json_integer((json_int_t)p->grace_seconds));
+	                    json_integer((json_int_t)p->grace_seconds));
 	return o;
 }
 
@@ -115,9 +115,9 @@ int cmd_prune(int argc, char **argv)
 		else if (!strcmp(a, "--save"))
 			save = 1;
 		else if (i + 1 >= argc &&
-			 (!strcmp(a, "--keep-days") ||
-			  !strcmp(a, "--keep-count") ||
-			  !strcmp(a, "--max-bytes") || !strcmp(a, "--grace")))
+		         (!strcmp(a, "--keep-days") ||
+		          !strcmp(a, "--keep-count") ||
+		          !strcmp(a, "--max-bytes") || !strcmp(a, "--grace")))
 			return cli_usage("%s needs a value", a);
 		else if (!strcmp(a, "--keep-days"))
 			days = argv[++i];
@@ -131,21 +131,23 @@ int cmd_prune(int argc, char **argv)
 			return cli_usage("prune: unexpected '%s'", a);
 	}
 	if (c.git_dir)
-		return cli_usage("prune works on a snapdiff store; use --store");
+		return cli_usage(
+		    "prune works on a snapdiff store; use --store");
 	if (cli_open_store(&st, &c, 0) < 0 || sdf_retention_get(&pol, st) < 0) {
 		rc = cli_fail();
 		goto done;
 	}
 	if (days && parse_count(days, &pol.keep_days) < 0)
-		rc = cli_usage("--keep-days takes a number of days (0: no limit)");
+		rc = cli_usage(
+		    "--keep-days takes a number of days (0: no limit)");
 	else if (count && parse_count(count, &v32) < 0)
 		rc = cli_usage("--keep-count takes a number (0: no limit)");
 	else if (bytes && sdf_parse_size(bytes, &vsz) < 0)
 		rc = cli_usage("--max-bytes takes a byte count such as 2G "
-			       "(0: no limit)");
+		               "(0: no limit)");
 	else if (grace && sdf_parse_duration(grace, &v64) < 0)
 		rc = cli_usage("--grace takes a duration such as 3600, 30m, "
-			       "1h or 0");
+		               "1h or 0");
 	if (rc)
 		goto done;
 	if (count)
@@ -170,40 +172,44 @@ int cmd_prune(int argc, char **argv)
 	}
 	if (c.json) {
 		json_t *o = json_object();
-		json_object_set_new(o, "store", json_string(sdf_store_path(st)));
+		json_object_set_new(o, "store",
+		                    json_string(sdf_store_path(st)));
 		json_object_set_new(o, "dry_run", json_boolean(dry));
 		json_object_set_new(o, "policy", policy_json(&res.policy));
 		json_object_set_new(o, "snapshots",
-				    json_integer((json_int_t)res.snapshots));
+		                    json_integer((json_int_t)res.snapshots));
 		json_object_set_new(o, "expired", list.arr);
 		list.arr = NULL;
 		json_object_set_new(o, "pinned",
-				    json_integer((json_int_t)res.pinned));
-		json_object_set_new(o, "objects_deleted",
-				    json_integer((json_int_t)res.objects_deleted));
-		json_object_set_new(o, "bytes_deleted",
-				    json_integer((json_int_t)res.bytes_deleted));
+		                    json_integer((json_int_t)res.pinned));
+		json_object_set_new(
+		    o, "objects_deleted",
+		    json_integer((json_int_t)res.objects_deleted));
+		json_object_set_new(
+		    o, "bytes_deleted",
+		    json_integer((json_int_t)res.bytes_deleted));
 		json_object_set_new(o, "objects_kept",
-				    json_integer((json_int_t)res.objects_kept));
-		json_object_set_new(o, "objects_young",
-				    json_integer((json_int_t)res.objects_young));
+		                    json_integer((json_int_t)res.objects_kept));
+		json_object_set_new(
+		    o, "objects_young",
+		    json_integer((json_int_t)res.objects_young));
 		json_object_set_new(o, "bytes_young",
-				    json_integer((json_int_t)res.bytes_young));
+		                    json_integer((json_int_t)res.bytes_young));
 		json_object_set_new(o, "temp_deleted",
-				    json_integer((json_int_t)res.temp_deleted));
+		                    json_integer((json_int_t)res.temp_deleted));
 		json_object_set_new(o, "bytes_before",
-				    json_integer((json_int_t)res.bytes_before));
+		                    json_integer((json_int_t)res.bytes_before));
 		json_object_set_new(o, "bytes_after",
-				    json_integer((json_int_t)res.bytes_after));
+		                    json_integer((json_int_t)res.bytes_after));
 		json_object_set_new(o, "over_quota",
-				    json_boolean(res.over_quota));
+		                    json_boolean(res.over_quota));
 		json_object_set_new(o, "rounds", json_integer(res.rounds));
 		json_object_set_new(o, "trees_seen",
-				    json_integer((json_int_t)res.trees_seen));
+		                    json_integer((json_int_t)res.trees_seen));
 		json_object_set_new(o, "blobs_seen",
-				    json_integer((json_int_t)res.blobs_seen));
+		                    json_integer((json_int_t)res.blobs_seen));
 		json_object_set_new(o, "mem_bytes",
-				    json_integer((json_int_t)res.mem_bytes));
+		                    json_integer((json_int_t)res.mem_bytes));
 		cli_add_peaks(o);
 		rc = cli_print_json(o);
 	} else {
@@ -236,20 +242,20 @@ static json_t *usage_json(const sdf_store_usage *u, const char *path)
 	json_object_set_new(o, "store", json_string(path));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)u->bytes));
 	json_object_set_new(o, "apparent_bytes",
-			    json_integer((json_int_t)u->apparent_bytes));
+	                    json_integer((json_int_t)u->apparent_bytes));
 	json_object_set_new(o, "files", json_integer((json_int_t)u->files));
 	json_object_set_new(o, "objects", json_integer((json_int_t)u->objects));
 	json_object_set_new(o, "loose_objects",
-			    json_integer((json_int_t)u->loose_objects));
+	                    json_integer((json_int_t)u->loose_objects));
 	json_object_set_new(o, "loose_bytes",
-			    json_integer((json_int_t)u->loose_bytes));
+	                    json_integer((json_int_t)u->loose_bytes));
 	json_object_set_new(o, "packs", json_integer((json_int_t)u->packs));
 	json_object_set_new(o, "packed_objects",
-			    json_integer((json_int_t)u->packed_objects));
+	                    json_integer((json_int_t)u->packed_objects));
 	json_object_set_new(o, "pack_bytes",
-			    json_integer((json_int_t)u->pack_bytes));
+	                    json_integer((json_int_t)u->pack_bytes));
 	json_object_set_new(o, "snapshots",
-			    json_integer((json_int_t)u->snapshots));
+	                    json_integer((json_int_t)u->snapshots));
 	json_object_set_new(o, "pinned", json_integer((json_int_t)u->pinned));
 	if (u->snapshots) {
 		json_object_set_new(o, "oldest", json_string(u->oldest));
@@ -276,7 +282,8 @@ static void usage_text_line(const sdf_store_usage *u, const char *path)
 		iso_time(t0, sizeof(t0), u->oldest_time);
 		iso_time(t1, sizeof(t1), u->newest_time);
 	}
-	printf("%" PRIu64 "\t%s\t%" PRIu64 " objects\t%zu snapshots\t%s\t%s\t%s\n",
+	printf("%" PRIu64 "\t%s\t%" PRIu64
+	       " objects\t%zu snapshots\t%s\t%s\t%s\n",
 	       u->bytes, b, u->objects, u->snapshots, t0, t1, path);
 }
 
@@ -304,7 +311,8 @@ static int du_all(int json)
 	int rc = 0;
 
 	if (!dir) {
-		sdf_error_set(SDF_EINVAL, "neither XDG_DATA_HOME nor HOME is set");
+		sdf_error_set(SDF_EINVAL,
+		              "neither XDG_DATA_HOME nor HOME is set");
 		rc = cli_fail();
 		goto done;
 	}
@@ -320,11 +328,11 @@ static int du_all(int json)
 				continue; /* not a store */
 			if (sdf_store_du(&u, st) < 0) {
 				fprintf(stderr, "snapdiff: warning: %s\n",
-					sdf_error_last());
+				        sdf_error_last());
 				rc = CLI_EXIT_ERROR;
 			} else if (arr) {
 				json_array_append_new(
-					arr, usage_json(&u, sdf_store_path(st)));
+				    arr, usage_json(&u, sdf_store_path(st)));
 			} else {
 				usage_text_line(&u, sdf_store_path(st));
 			}
@@ -366,7 +374,7 @@ int cmd_du(int argc, char **argv)
 	if (all) {
 		if (c.store || c.worktree)
 			return cli_usage("du: --all measures every store in "
-					 "the default directory");
+			                 "the default directory");
 		return du_all(c.json);
 	}
 	if (cli_open_store(&st, &c, 0) < 0 || sdf_store_du(&u, st) < 0) {
@@ -397,14 +405,14 @@ static int pin_or_unpin(int argc, char **argv, int pin)
 			continue;
 		if (spec || argv[i][0] == '-')
 			return cli_usage("%s: unexpected '%s'", argv[0],
-					 argv[i]);
+			                 argv[i]);
 		spec = argv[i];
 	}
 	if (!spec)
 		return cli_usage("%s needs a snapshot id or label", argv[0]);
 	if (c.git_dir)
 		return cli_usage("%s works on a snapdiff store; use --store",
-				 argv[0]);
+		                 argv[0]);
 	if (cli_open_store(&st, &c, 0) < 0 ||
 	    sdf_snapshot_pin(&n, st, spec, pin) < 0) {
 		rc = cli_fail();
@@ -413,7 +421,7 @@ static int pin_or_unpin(int argc, char **argv, int pin)
 	if (c.json) {
 		json_t *o = json_object();
 		json_object_set_new(o, pin ? "pinned" : "unpinned",
-				    json_integer((json_int_t)n));
+		                    json_integer((json_int_t)n));
 		rc = cli_print_json(o);
 	} else {
 		printf("%s %zu snapshot%s\n", pin ? "pinned" : "unpinned", n,

@@ -2,9 +2,9 @@
  * prune: expire snapshots by the retention policy, then delete the loose
  * objects that nothing keeps.
  *
- * Roots: every ref (those under refs/snapdiff/ and any other), a detached HEAD, every
- * reflog entry, and the store's index: the blob of each entry and each tree
- * of its cache-tree extension, because the next track reuses both without
+ * Roots: every ref (those under refs/snapdiff/ and any other), a detached HEAD,
+ * every reflog entry, and the store's index: the blob of each entry and each
+ * tree of its cache-tree extension, because the next track reuses both without
  * writing them again.
  *
  * Bounded memory: trees, commits and tags seen go into an exact open-address
@@ -40,16 +40,16 @@
 
 static int hexval(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0'
+	return c >= '0' && c <= '9'   ? c - '0'
 	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-				      : -1;
+	                              : -1;
 }
 
 /* ---- the exact set of trees, commits and tags -------------------------- */
 
 typedef struct {
 	unsigned char (*slots)[GIT_OID_RAWSZ]; /* all-zero: empty */
-	size_t cap, used;		       /* cap: a power of two */
+	size_t cap, used;                      /* cap: a power of two */
 } oidset;
 
 static int is_zero(const unsigned char *id)
@@ -103,8 +103,8 @@ static int oidset_add(oidset *s, const unsigned char *id)
 		if (bigger.cap < s->cap ||
 		    !(bigger.slots = sdf_calloc(bigger.cap, GIT_OID_RAWSZ)))
 			return sdf_error_set(SDF_EBUDGET,
-					     "prune: no memory for %zu trees",
-					     s->used);
+			                     "prune: no memory for %zu trees",
+			                     s->used);
 		for (size_t i = 0; i < s->cap; i++)
 			if (!is_zero(s->slots[i]))
 				oidset_put(&bigger, s->slots[i]);
@@ -142,7 +142,7 @@ static int bloom_init(bloom *b, uint64_t expected, uint64_t seed)
 	b->nbits = bytes * 8;
 	if (!(b->bits = sdf_calloc((size_t)bytes, 1)))
 		return sdf_error_set(SDF_EBUDGET,
-				     "prune: no memory for the blob filter");
+		                     "prune: no memory for the blob filter");
 	return 0;
 }
 
@@ -201,8 +201,8 @@ struct mark {
 
 static void note_mem(struct mark *m)
 {
-	size_t mem = m->seen.cap * GIT_OID_RAWSZ + (size_t)(m->blobs.nbits / 8) +
-		     m->cap * sizeof(git_oid);
+	size_t mem = m->seen.cap * GIT_OID_RAWSZ +
+	             (size_t)(m->blobs.nbits / 8) + m->cap * sizeof(git_oid);
 	if (mem > m->mem_peak)
 		m->mem_peak = mem;
 }
@@ -216,7 +216,7 @@ static int push(struct mark *m, const git_oid *id)
 		git_oid *s = sdf_reallocarray(m->stack, cap, sizeof(*s));
 		if (!s)
 			return sdf_error_set(SDF_EBUDGET,
-					     "prune: no memory for the walk");
+			                     "prune: no memory for the walk");
 		m->stack = s;
 		m->cap = cap;
 		note_mem(m);
@@ -235,7 +235,7 @@ static void size_of(struct mark *m, const git_oid *id)
 		return;
 	git_oid_tostr(hex, sizeof(hex), id);
 	if ((size_t)snprintf(p, sizeof(p), "%s/%.2s/%s", m->objdir, hex,
-			     hex + 2) >= sizeof(p) ||
+	                     hex + 2) >= sizeof(p) ||
 	    lstat(p, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return; /* packed, or elsewhere: counted as fixed */
 	m->bytes += (uint64_t)sb.st_blocks * 512;
@@ -290,12 +290,13 @@ static int drain(struct mark *m, int tolerant)
 		}
 		if (err < 0) {
 			err = sdf_git_error(err, "prune: cannot read %s",
-					    git_oid_tostr_s(&id));
+			                    git_oid_tostr_s(&id));
 			if (err == SDF_ENOTFOUND)
-				err = sdf_error_set(SDF_ECORRUPT,
-						    "prune: %s is reachable but "
-						    "missing; nothing deleted",
-						    git_oid_tostr_s(&id));
+				err =
+				    sdf_error_set(SDF_ECORRUPT,
+				                  "prune: %s is reachable but "
+				                  "missing; nothing deleted",
+				                  git_oid_tostr_s(&id));
 			break;
 		}
 		switch (git_object_type(obj)) {
@@ -367,10 +368,10 @@ static int rd_fill(reader *r)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return sdf_error_set_errno(SDF_EIO, errno,
-					   "prune: cannot read the index");
+		                           "prune: cannot read the index");
 	if (n == 0)
 		return sdf_error_set(SDF_ECORRUPT,
-				     "prune: the store's index is truncated");
+		                     "prune: the store's index is truncated");
 	r->pos = 0;
 	r->len = (size_t)n;
 	return 0;
@@ -434,7 +435,7 @@ static uint32_t be32(const unsigned char *p)
 }
 
 static int index_entries(struct mark *m, reader *r, uint32_t version,
-			 uint32_t count)
+                         uint32_t count)
 {
 	unsigned char e[62], ext[2], c;
 	int err;
@@ -479,8 +480,8 @@ static int index_entries(struct mark *m, reader *r, uint32_t version,
 		}
 		/* NUL padding up to a multiple of 8, at least one byte */
 		if ((err = rd_get(r, NULL,
-				  ((fixed + plen + 8) & ~(size_t)7) - consumed)) <
-		    0)
+		                  ((fixed + plen + 8) & ~(size_t)7) -
+		                      consumed)) < 0)
 			return err;
 	}
 	return 0;
@@ -518,9 +519,10 @@ static int index_trees(struct mark *m, reader *r, uint64_t size)
 		if ((err = mark_root(m, &id, 1)) < 0)
 			return err;
 	}
-	return r->off == end ? 0
-			     : sdf_error_set(SDF_ECORRUPT,
-					     "prune: bad cache tree in the index");
+	return r->off == end
+	           ? 0
+	           : sdf_error_set(SDF_ECORRUPT,
+	                           "prune: bad cache tree in the index");
 }
 
 static int mark_index(struct mark *m, const char *store)
@@ -537,10 +539,11 @@ static int mark_index(struct mark *m, const char *store)
 		if (errno == ENOENT)
 			return 0;
 		return sdf_error_set_errno(SDF_EIO, errno, "cannot open '%s'",
-					   p);
+		                           p);
 	}
 	if (fstat(r.fd, &sb) < 0) {
-		err = sdf_error_set_errno(SDF_EIO, errno, "cannot stat '%s'", p);
+		err =
+		    sdf_error_set_errno(SDF_EIO, errno, "cannot stat '%s'", p);
 		goto done;
 	}
 	r.size = (uint64_t)sb.st_size;
@@ -553,7 +556,7 @@ static int mark_index(struct mark *m, const char *store)
 	version = be32(hdr + 4);
 	if (memcmp(hdr, "DIRC", 4) || version < 2 || version > 4) {
 		err = sdf_error_set(SDF_ECORRUPT,
-				    "prune: '%s' is not an index git knows", p);
+		                    "prune: '%s' is not an index git knows", p);
 		goto done;
 	}
 	if ((err = index_entries(m, &r, version, be32(hdr + 8))) < 0)
@@ -566,7 +569,7 @@ static int mark_index(struct mark *m, const char *store)
 		len = be32(ext + 4);
 		if (r.off + len + GIT_OID_RAWSZ > r.size) {
 			err = sdf_error_set(SDF_ECORRUPT,
-					    "prune: bad extension in '%s'", p);
+			                    "prune: bad extension in '%s'", p);
 			goto done;
 		}
 		if (!memcmp(ext, "TREE", 4))
@@ -627,7 +630,7 @@ static long plan_find(const struct plan *p, const char *id)
 }
 
 static int plan_make(struct plan *p, sdf_store *st, git_repository *repo,
-		     const sdf_retention *pol, int64_t now)
+                     const sdf_retention *pol, int64_t now)
 {
 	git_reference *head = NULL;
 	char headc[GIT_OID_HEXSZ + 1] = "";
@@ -673,7 +676,7 @@ static int plan_make(struct plan *p, sdf_store *st, git_repository *repo,
 static int is_snapshot_ref(const char *name)
 {
 	return !strncmp(name, SDF_SNAPSHOT_REF_PREFIX,
-			strlen(SDF_SNAPSHOT_REF_PREFIX));
+	                strlen(SDF_SNAPSHOT_REF_PREFIX));
 }
 
 /* An expired snapshot's ref (still there on a dry run): not a root. */
@@ -752,7 +755,7 @@ static int mark_ref(struct roots *r, const git_oid *id)
  * skipped root would be deleted.
  */
 static int walk_ref_dir(struct roots *r, int dfd, size_t namelen,
-			unsigned depth)
+                        unsigned depth)
 {
 	DIR *d;
 	struct dirent *de;
@@ -761,7 +764,7 @@ static int walk_ref_dir(struct roots *r, int dfd, size_t namelen,
 	if (depth > 64 || !(d = fdopendir(dfd))) {
 		close(dfd);
 		return sdf_error_set_errno(SDF_EIO, errno,
-					   "prune: cannot read %s", r->name);
+		                           "prune: cannot read %s", r->name);
 	}
 	while (!err && (errno = 0, de = readdir(d))) {
 		const char *n = de->d_name;
@@ -781,14 +784,14 @@ static int walk_ref_dir(struct roots *r, int dfd, size_t namelen,
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
 			int fd = openat(dirfd(d), n,
-					O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-						O_CLOEXEC);
+			                O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			                    O_CLOEXEC);
 			err = fd < 0 ? sdf_error_set_errno(SDF_EIO, errno,
-							   "prune: cannot "
-							   "open %s",
-							   r->name)
-				     : walk_ref_dir(r, fd, namelen + 1 + l,
-						    depth + 1);
+			                                   "prune: cannot "
+			                                   "open %s",
+			                                   r->name)
+			             : walk_ref_dir(r, fd, namelen + 1 + l,
+			                            depth + 1);
 			continue;
 		}
 		if (!S_ISREG(sb.st_mode))
@@ -798,16 +801,16 @@ static int walk_ref_dir(struct roots *r, int dfd, size_t namelen,
 			continue; /* symbolic: its target is a ref too */
 		if (got < 0 || parse_hex(&id, buf, (size_t)got) < 0) {
 			err = sdf_error_set(SDF_ECORRUPT,
-					    "prune: cannot read ref %s; "
-					    "nothing deleted",
-					    r->name);
+			                    "prune: cannot read ref %s; "
+			                    "nothing deleted",
+			                    r->name);
 			break;
 		}
 		err = mark_ref(r, &id);
 	}
 	if (!err && errno)
 		err = sdf_error_set_errno(SDF_EIO, errno,
-					  "prune: cannot read refs");
+		                          "prune: cannot read refs");
 	closedir(d);
 	r->name[namelen] = '\0';
 	return err;
@@ -823,10 +826,10 @@ static int walk_packed_refs(struct roots *r, const char *store)
 	snprintf(p, sizeof(p), "%s/packed-refs", store);
 	if (!(f = fopen(p, "re")))
 		return errno == ENOENT ? 0
-				       : sdf_error_set_errno(SDF_EIO, errno,
-							     "prune: cannot "
-							     "read '%s'",
-							     p);
+		                       : sdf_error_set_errno(SDF_EIO, errno,
+		                                             "prune: cannot "
+		                                             "read '%s'",
+		                                             p);
 	while (!err && fgets(line, sizeof(line), f)) {
 		size_t l = strlen(line);
 		git_oid id;
@@ -843,18 +846,19 @@ static int walk_packed_refs(struct roots *r, const char *store)
 		if (l < GIT_OID_HEXSZ + 2 || line[GIT_OID_HEXSZ] != ' ' ||
 		    parse_hex(&id, line, l) < 0) {
 			err = sdf_error_set(SDF_ECORRUPT,
-					    "prune: bad line in packed-refs; "
-					    "nothing deleted");
+			                    "prune: bad line in packed-refs; "
+			                    "nothing deleted");
 			break;
 		}
 		if ((size_t)snprintf(r->name, sizeof(r->name), "%s",
-				     line + GIT_OID_HEXSZ + 1) >= sizeof(r->name))
+		                     line + GIT_OID_HEXSZ + 1) >=
+		    sizeof(r->name))
 			r->name[0] = '\0'; /* too long to be ours: a root */
 		err = mark_ref(r, &id);
 	}
 	if (!err && ferror(f))
 		err = sdf_error_set_errno(SDF_EIO, errno,
-					  "prune: cannot read '%s'", p);
+		                          "prune: cannot read '%s'", p);
 	fclose(f);
 	return err;
 }
@@ -863,18 +867,19 @@ static int walk_packed_refs(struct roots *r, const char *store)
 static int mark_pseudo_refs(struct roots *r, const char *store)
 {
 	static const char *const names[] = {"HEAD", "ORIG_HEAD", "FETCH_HEAD",
-					    "MERGE_HEAD", "CHERRY_PICK_HEAD"};
+	                                    "MERGE_HEAD", "CHERRY_PICK_HEAD"};
 	int dfd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
 
 	if (dfd < 0)
 		return sdf_error_set_errno(SDF_EIO, errno, "cannot open '%s'",
-					   store);
+		                           store);
 	for (size_t i = 0; !err && i < sizeof(names) / sizeof(names[0]); i++) {
 		char buf[256];
 		ssize_t got = read_small(dfd, names[i], buf, sizeof(buf));
 		git_oid id;
 
-		if (got >= GIT_OID_HEXSZ && parse_hex(&id, buf, (size_t)got) == 0)
+		if (got >= GIT_OID_HEXSZ &&
+		    parse_hex(&id, buf, (size_t)got) == 0)
 			err = mark_root(r->m, &id, i > 0);
 	}
 	close(dfd);
@@ -883,7 +888,7 @@ static int mark_pseudo_refs(struct roots *r, const char *store)
 
 /* Every entry of every reflog under logs/ (expired snapshots' excepted). */
 static int walk_logs(struct roots *r, const char *dir, size_t namelen,
-		     unsigned depth)
+                     unsigned depth)
 {
 	char p[PATH_MAX];
 	DIR *d;
@@ -895,10 +900,9 @@ static int walk_logs(struct roots *r, const char *dir, size_t namelen,
 		return 0;
 	if (!(d = opendir(p)))
 		return errno == ENOENT || errno == ENOTDIR
-			       ? 0
-			       : sdf_error_set_errno(SDF_EIO, errno,
-						     "prune: cannot read '%s'",
-						     p);
+		           ? 0
+		           : sdf_error_set_errno(SDF_EIO, errno,
+		                                 "prune: cannot read '%s'", p);
 	while (!err && (de = readdir(d))) {
 		const char *n = de->d_name;
 		size_t l = strlen(n);
@@ -912,26 +916,27 @@ static int walk_logs(struct roots *r, const char *dir, size_t namelen,
 		memcpy(r->name + namelen + (namelen ? 1 : 0), n, l + 1);
 		if (S_ISDIR(sb.st_mode)) {
 			err = walk_logs(r, dir, namelen + (namelen ? 1 : 0) + l,
-					depth + 1);
+			                depth + 1);
 		} else if (S_ISREG(sb.st_mode) && !expired_ref(r->p, r->name)) {
 			git_reflog *log = NULL;
 			int gerr = git_reflog_read(&log, r->m->repo, r->name);
 			if (gerr < 0 && sdf_alloc_failed())
 				err = sdf_git_error(gerr,
-						    "prune: cannot read the "
-						    "log of %s",
-						    r->name);
-			for (size_t i = 0; !err && log &&
-					   i < git_reflog_entrycount(log);
+				                    "prune: cannot read the "
+				                    "log of %s",
+				                    r->name);
+			for (size_t i = 0;
+			     !err && log && i < git_reflog_entrycount(log);
 			     i++) {
 				const git_reflog_entry *e =
-					git_reflog_entry_byindex(log, i);
+				    git_reflog_entry_byindex(log, i);
 				const git_oid *ids[2] = {
-					git_reflog_entry_id_old(e),
-					git_reflog_entry_id_new(e)};
+				    git_reflog_entry_id_old(e),
+				    git_reflog_entry_id_new(e)};
 				for (int k = 0; !err && k < 2; k++)
 					if (!is_zero(ids[k]->id))
-						err = mark_root(r->m, ids[k], 1);
+						err =
+						    mark_root(r->m, ids[k], 1);
 			}
 			git_reflog_free(log);
 		}
@@ -946,7 +951,7 @@ static int walk_logs(struct roots *r, const char *dir, size_t namelen,
  * also leaves out the snapshots the sizing pass weighs one by one.
  */
 static int mark_fixed_roots(struct mark *m, const struct plan *p,
-			    const char *store, int skip_candidates)
+                            const char *store, int skip_candidates)
 {
 	struct roots r;
 	char dir[PATH_MAX];
@@ -963,7 +968,7 @@ static int mark_fixed_roots(struct mark *m, const struct plan *p,
 			return err;
 	} else if (errno != ENOENT) {
 		return sdf_error_set_errno(SDF_EIO, errno, "cannot open '%s'",
-					   dir);
+		                           dir);
 	}
 	if ((err = walk_packed_refs(&r, store)) < 0 ||
 	    (err = mark_pseudo_refs(&r, store)) < 0)
@@ -987,7 +992,7 @@ static int old_enough(const struct stat *sb, const struct timespec *cutoff)
 {
 	return sb->st_mtim.tv_sec < cutoff->tv_sec ||
 	       (sb->st_mtim.tv_sec == cutoff->tv_sec &&
-		sb->st_mtim.tv_nsec <= cutoff->tv_nsec);
+	        sb->st_mtim.tv_nsec <= cutoff->tv_nsec);
 }
 
 /* "xx" + 38 hex -> raw id; 0 when name is a loose object's. */
@@ -1026,10 +1031,10 @@ static void drop_stale(struct sweep *s, int dfd, const char *name)
 }
 
 static int sweep_fanout(struct sweep *s, const struct mark *m, int objfd,
-			const char *dir)
+                        const char *dir)
 {
-	int fd = openat(objfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					    O_CLOEXEC);
+	int fd =
+	    openat(objfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *d;
 	struct dirent *de;
 	uint64_t deleted_before = s->deleted;
@@ -1037,14 +1042,14 @@ static int sweep_fanout(struct sweep *s, const struct mark *m, int objfd,
 
 	if (fd < 0)
 		return errno == ENOENT ? 0
-				       : sdf_error_set_errno(SDF_EIO, errno,
-							     "cannot open "
-							     "objects/%s",
-							     dir);
+		                       : sdf_error_set_errno(SDF_EIO, errno,
+		                                             "cannot open "
+		                                             "objects/%s",
+		                                             dir);
 	if (!(d = fdopendir(fd))) {
 		close(fd);
 		return sdf_error_set_errno(SDF_EIO, errno,
-					   "cannot read objects/%s", dir);
+		                           "cannot read objects/%s", dir);
 	}
 	while ((errno = 0, de = readdir(d))) {
 		unsigned char raw[GIT_OID_RAWSZ];
@@ -1062,7 +1067,7 @@ static int sweep_fanout(struct sweep *s, const struct mark *m, int objfd,
 			continue;
 		}
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) <
-			    0 ||
+		        0 ||
 		    !S_ISREG(sb.st_mode))
 			continue;
 		if (!old_enough(&sb, &s->cutoff)) {
@@ -1074,8 +1079,8 @@ static int sweep_fanout(struct sweep *s, const struct mark *m, int objfd,
 			if (errno == ENOENT)
 				continue;
 			err = sdf_error_set_errno(SDF_EIO, errno,
-						  "cannot delete objects/%s/%s",
-						  dir, de->d_name);
+			                          "cannot delete objects/%s/%s",
+			                          dir, de->d_name);
 			break;
 		}
 		s->deleted++;
@@ -1083,7 +1088,7 @@ static int sweep_fanout(struct sweep *s, const struct mark *m, int objfd,
 	}
 	if (!err && errno)
 		err = sdf_error_set_errno(SDF_EIO, errno,
-					  "cannot read objects/%s", dir);
+		                          "cannot read objects/%s", dir);
 	closedir(d);
 	/* as git prune does: fails, harmlessly, unless it is empty */
 	if (!err && !s->dry_run && s->deleted > deleted_before)
@@ -1093,7 +1098,7 @@ static int sweep_fanout(struct sweep *s, const struct mark *m, int objfd,
 
 /* Stale files in one directory whose names match; not recursive. */
 static void sweep_names(struct sweep *s, const char *path,
-			int (*match)(const char *))
+                        int (*match)(const char *))
 {
 	DIR *d = opendir(path);
 	struct dirent *de;
@@ -1144,8 +1149,8 @@ static void sweep_ref_locks(struct sweep *s, int fd0, unsigned depth)
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
 			fd = openat(dirfd(d), de->d_name,
-				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					    O_CLOEXEC);
+			            O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			                O_CLOEXEC);
 			if (fd >= 0)
 				sweep_ref_locks(s, fd, depth + 1);
 		} else if (ends_lock(de->d_name)) {
@@ -1177,7 +1182,7 @@ static void sweep_temps(struct sweep *s, const char *store)
 }
 
 static int sweep_objects(struct sweep *s, const struct mark *m,
-			 const char *store)
+                         const char *store)
 {
 	char p[PATH_MAX], dir[3];
 	int objfd, err = 0;
@@ -1185,7 +1190,7 @@ static int sweep_objects(struct sweep *s, const struct mark *m,
 	snprintf(p, sizeof(p), "%s/objects", store);
 	if ((objfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return sdf_error_set_errno(SDF_EIO, errno, "cannot open '%s'",
-					   p);
+		                           p);
 	for (unsigned i = 0; i < 256 && !err; i++) {
 		snprintf(dir, sizeof(dir), "%02x", i);
 		err = sweep_fanout(s, m, objfd, dir);
@@ -1197,7 +1202,7 @@ static int sweep_objects(struct sweep *s, const struct mark *m,
 /* ---- prune -------------------------------------------------------------- */
 
 static int mark_init(struct mark *m, git_repository *repo, const char *store,
-		     uint64_t loose)
+                     uint64_t loose)
 {
 	struct timespec now;
 	uint64_t seed;
@@ -1221,7 +1226,7 @@ static void mark_dispose(struct mark *m)
 }
 
 static void expire(struct plan *p, size_t i, const char *reason,
-		   const sdf_prune_options *opts)
+                   const sdf_prune_options *opts)
 {
 	p->state[i] = EXPIRED;
 	p->reason[i] = reason;
@@ -1241,9 +1246,9 @@ static void expire(struct plan *p, size_t i, const char *reason,
  * every snapshot and free nothing.)
  */
 static int size_candidates(struct plan *p, git_repository *repo,
-			   const char *store, const sdf_store_scan *scan,
-			   const sdf_retention *pol,
-			   const sdf_prune_options *opts, size_t *mem_peak)
+                           const char *store, const sdf_store_scan *scan,
+                           const sdf_retention *pol,
+                           const sdf_prune_options *opts, size_t *mem_peak)
 {
 	struct mark m;
 	uint64_t fixed = scan->bytes - scan->loose_bytes;
@@ -1285,11 +1290,11 @@ static int drop_refs(struct plan *p, git_repository *repo, unsigned char *done)
 		if (p->state[i] != EXPIRED || done[i])
 			continue;
 		snprintf(refname, sizeof(refname), "%s%s",
-			 SDF_SNAPSHOT_REF_PREFIX, p->list[i].id);
+		         SDF_SNAPSHOT_REF_PREFIX, p->list[i].id);
 		if ((err = git_reference_remove(repo, refname)) < 0 &&
 		    err != GIT_ENOTFOUND)
 			return sdf_git_error(err, "prune: cannot drop %s",
-					     refname);
+			                     refname);
 		done[i] = 1;
 	}
 	return 0;
@@ -1306,9 +1311,9 @@ static int no_swallowed_failure(void)
 		return 0;
 	sdf_alloc_clear_failed();
 	return sdf_error_set(SDF_EBUDGET,
-			     "prune: an allocation failed on the way (memory "
-			     "budget %zu bytes); nothing deleted",
-			     sdf_alloc_limit());
+	                     "prune: an allocation failed on the way (memory "
+	                     "budget %zu bytes); nothing deleted",
+	                     sdf_alloc_limit());
 }
 
 static size_t count_state(const struct plan *p, int state)
@@ -1321,7 +1326,7 @@ static size_t count_state(const struct plan *p, int state)
 }
 
 int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
-		    const sdf_prune_options *opts_in)
+                    const sdf_prune_options *opts_in)
 {
 	sdf_prune_options opts = SDF_PRUNE_OPTIONS_INIT;
 	git_repository *repo = NULL;
@@ -1358,14 +1363,14 @@ int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
 	repo = st->repo;
 	clock_gettime(CLOCK_REALTIME, &now);
 	if ((err = plan_make(&plan, st, repo, &out->policy,
-			     (int64_t)now.tv_sec)) < 0)
+	                     (int64_t)now.tv_sec)) < 0)
 		goto done;
 	out->snapshots = plan.n;
 	out->pinned = plan.npins;
 	for (size_t i = 0; i < plan.n; i++)
 		if (plan.state[i] == EXPIRED && opts.expired)
 			opts.expired(&plan.list[i], plan.reason[i],
-				     opts.payload);
+			             opts.payload);
 	if (!(dropped = sdf_calloc(plan.n + 1, 1))) {
 		err = SDF_EBUDGET;
 		goto done;
@@ -1383,18 +1388,19 @@ int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
 		if (!out->rounds)
 			out->bytes_before = scan.bytes;
 		out->rounds++;
-		if (out->policy.max_bytes && scan.bytes > out->policy.max_bytes &&
+		if (out->policy.max_bytes &&
+		    scan.bytes > out->policy.max_bytes &&
 		    count_state(&plan, KEEP) > 0 &&
 		    (err = size_candidates(&plan, repo, st->path, &scan,
-					   &out->policy, &opts,
-					   &out->mem_bytes)) < 0)
+		                           &out->policy, &opts,
+		                           &out->mem_bytes)) < 0)
 			goto done;
 		if ((err = no_swallowed_failure()) < 0 ||
 		    (!dry && (err = drop_refs(&plan, repo, dropped)) < 0))
 			goto done;
 		mark_dispose(&m);
 		if ((err = mark_init(&m, repo, st->path, scan.loose_objects)) <
-			    0 ||
+		        0 ||
 		    (err = mark_fixed_roots(&m, &plan, st->path, 0)) < 0)
 			goto done;
 		if (m.mem_peak > out->mem_bytes)
@@ -1433,8 +1439,8 @@ int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
 			break;
 	}
 	out->expired = count_state(&plan, EXPIRED);
-	out->over_quota = out->policy.max_bytes &&
-			  out->bytes_after > out->policy.max_bytes;
+	out->over_quota =
+	    out->policy.max_bytes && out->bytes_after > out->policy.max_bytes;
 done:
 	mark_dispose(&m);
 	sdf_free(dropped);

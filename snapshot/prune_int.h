@@ -11,7 +11,7 @@
 /* What a walk over the store's files found. */
 typedef struct {
 	struct timespec cutoff; /* loose objects modified after it are young */
-	uint64_t bytes;		/* st_blocks * 512, files and directories */
+	uint64_t bytes;         /* st_blocks * 512, files and directories */
 	uint64_t apparent_bytes;
 	uint64_t files;
 	uint64_t loose_objects, loose_bytes;

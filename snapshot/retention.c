@@ -31,7 +31,7 @@ int sdf_parse_duration(const char *s, int64_t *out)
 
 	if (!s || !*s || *s == '-' || *s == '+')
 		return sdf_error_set(SDF_EINVAL, "not a duration: '%s'",
-				     s ? s : "");
+		                     s ? s : "");
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || end == s)
@@ -52,13 +52,13 @@ int sdf_parse_duration(const char *s, int64_t *out)
 			break;
 		default:
 			return sdf_error_set(SDF_EINVAL,
-					     "not a duration: '%s' (use s, m, "
-					     "h or d)",
-					     s);
+			                     "not a duration: '%s' (use s, m, "
+			                     "h or d)",
+			                     s);
 		}
 		if (end[1])
-			return sdf_error_set(SDF_EINVAL,
-					     "not a duration: '%s'", s);
+			return sdf_error_set(SDF_EINVAL, "not a duration: '%s'",
+			                     s);
 	}
 	if (v > (unsigned long long)(INT64_MAX / mul))
 		return sdf_error_set(SDF_EINVAL, "duration too long: '%s'", s);
@@ -88,7 +88,7 @@ static int open_config(git_config **out, const sdf_store *st)
 }
 
 static int get_u64(uint64_t *out, git_config *cfg, const char *key,
-		   uint64_t max)
+                   uint64_t max)
 {
 	int64_t v;
 	int err = git_config_get_int64(&v, cfg, key);
@@ -101,8 +101,8 @@ static int get_u64(uint64_t *out, git_config *cfg, const char *key,
 		return sdf_git_error(err, "bad %s in the store's config", key);
 	if (v < 0 || (uint64_t)v > max)
 		return sdf_error_set(SDF_EINVAL,
-				     "%s in the store's config is out of range",
-				     key);
+		                     "%s in the store's config is out of range",
+		                     key);
 	*out = (uint64_t)v;
 	return 0;
 }
@@ -207,17 +207,17 @@ int sdf_pinned_ids(char ***out, size_t *count, git_repository *repo)
 	*out = NULL;
 	*count = 0;
 	if ((err = git_reference_iterator_glob_new(
-		     &it, repo, SDF_PINNED_REF_PREFIX "*")) < 0) {
+	         &it, repo, SDF_PINNED_REF_PREFIX "*")) < 0) {
 		err = sdf_git_error(err, "cannot list pinned snapshots");
 		goto done;
 	}
 	while ((err = git_reference_next(&ref, it)) == 0) {
-		const char *id = git_reference_name(ref) +
-				 strlen(SDF_PINNED_REF_PREFIX);
+		const char *id =
+		    git_reference_name(ref) + strlen(SDF_PINNED_REF_PREFIX);
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			if (!(grown = sdf_reallocarray(ids, cap,
-						       sizeof(*ids)))) {
+			if (!(grown =
+			          sdf_reallocarray(ids, cap, sizeof(*ids)))) {
 				err = SDF_EBUDGET;
 				goto done;
 			}
@@ -289,18 +289,18 @@ int sdf_snapshot_pin(size_t *count, sdf_store *st, const char *spec, int pin)
 		if (!!was == !!pin)
 			continue;
 		snprintf(refname, sizeof(refname), "%s%s",
-			 SDF_PINNED_REF_PREFIX, list[i].id);
+		         SDF_PINNED_REF_PREFIX, list[i].id);
 		if (pin) {
 			git_oid_fromstr(&commit, list[i].commit);
 			err = git_reference_create(&ref, st->repo, refname,
-						   &commit, 1, "snapdiff pin");
+			                           &commit, 1, "snapdiff pin");
 			git_reference_free(ref);
 		} else {
 			err = git_reference_remove(st->repo, refname);
 		}
 		if (err < 0) {
 			err = sdf_git_error(err, "cannot %s '%s'",
-					    pin ? "pin" : "unpin", list[i].id);
+			                    pin ? "pin" : "unpin", list[i].id);
 			goto done;
 		}
 		changed++;
@@ -308,7 +308,7 @@ int sdf_snapshot_pin(size_t *count, sdf_store *st, const char *spec, int pin)
 	/* a pin whose snapshot ref is gone can still be dropped by its id */
 	if (!pin && !matched && sdf_pinned_has(pins, npins, spec)) {
 		snprintf(refname, sizeof(refname), "%s%s",
-			 SDF_PINNED_REF_PREFIX, spec);
+		         SDF_PINNED_REF_PREFIX, spec);
 		if ((err = git_reference_remove(st->repo, refname)) < 0) {
 			err = sdf_git_error(err, "cannot unpin '%s'", spec);
 			goto done;
@@ -316,9 +316,9 @@ int sdf_snapshot_pin(size_t *count, sdf_store *st, const char *spec, int pin)
 		matched = changed = 1;
 	}
 	if (!matched)
-		err = sdf_error_set(SDF_ENOTFOUND,
-				    "no snapshot id, label or tree '%s' in '%s'",
-				    spec, st->path);
+		err = sdf_error_set(
+		    SDF_ENOTFOUND, "no snapshot id, label or tree '%s' in '%s'",
+		    spec, st->path);
 	*count = changed;
 done:
 	sdf_pinned_ids_free(pins, npins);
@@ -334,7 +334,7 @@ int sdf_snapshot_is_pinned(sdf_store *st, const char *id)
 	int err;
 
 	if ((size_t)snprintf(refname, sizeof(refname), "%s%s",
-			     SDF_PINNED_REF_PREFIX, id) >= sizeof(refname))
+	                     SDF_PINNED_REF_PREFIX, id) >= sizeof(refname))
 		return 0;
 	err = git_reference_lookup(&ref, st->repo, refname);
 	git_reference_free(ref);
@@ -384,7 +384,7 @@ static uint64_t idx_objects(int dfd, const char *name)
 enum where { W_OTHER, W_OBJECTS, W_FANOUT, W_PACK };
 
 static int scan_dir(sdf_store_scan *s, int fd0, enum where where,
-		    unsigned depth)
+                    unsigned depth)
 {
 	DIR *d;
 	struct dirent *de;
@@ -395,7 +395,7 @@ static int scan_dir(sdf_store_scan *s, int fd0, enum where where,
 	if (!(d = fdopendir(fd0))) {
 		close(fd0);
 		return sdf_error_set_errno(SDF_EIO, errno,
-					   "cannot read the store");
+		                           "cannot read the store");
 	}
 	while (!err && (errno = 0, de = readdir(d))) {
 		struct stat sb;
@@ -407,7 +407,7 @@ static int scan_dir(sdf_store_scan *s, int fd0, enum where where,
 			if (errno == ENOENT) /* deleted meanwhile */
 				continue;
 			err = sdf_error_set_errno(SDF_EIO, errno,
-						  "cannot stat '%s'", name);
+			                          "cannot stat '%s'", name);
 			break;
 		}
 		s->bytes += (uint64_t)sb.st_blocks * 512;
@@ -416,22 +416,21 @@ static int scan_dir(sdf_store_scan *s, int fd0, enum where where,
 			int fd;
 
 			if (where == W_OBJECTS)
-				w = !strcmp(name, "pack")	? W_PACK
+				w = !strcmp(name, "pack") ? W_PACK
 				    : strlen(name) == 2 && is_hex(name, 2)
-					? W_FANOUT
-					: W_OTHER;
+				        ? W_FANOUT
+				        : W_OTHER;
 			else if (where == W_OTHER && depth == 0 &&
-				 !strcmp(name, "objects"))
+			         !strcmp(name, "objects"))
 				w = W_OBJECTS;
 			fd = openat(dirfd(d), name,
-				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					    O_CLOEXEC);
+			            O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			                O_CLOEXEC);
 			if (fd < 0) {
 				if (errno == ENOENT)
 					continue;
-				err = sdf_error_set_errno(SDF_EIO, errno,
-							  "cannot open '%s'",
-							  name);
+				err = sdf_error_set_errno(
+				    SDF_EIO, errno, "cannot open '%s'", name);
 				break;
 			}
 			err = scan_dir(s, fd, w, depth + 1);
@@ -454,13 +453,14 @@ static int scan_dir(sdf_store_scan *s, int fd0, enum where where,
 			s->pack_bytes += (uint64_t)sb.st_blocks * 512;
 			if (l > 4 && !strcmp(name + l - 4, ".idx")) {
 				s->packs++;
-				s->packed_objects += idx_objects(dirfd(d), name);
+				s->packed_objects +=
+				    idx_objects(dirfd(d), name);
 			}
 		}
 	}
 	if (!err && errno)
 		err = sdf_error_set_errno(SDF_EIO, errno,
-					  "cannot read the store");
+		                          "cannot read the store");
 	closedir(d);
 	return err;
 }
@@ -475,12 +475,12 @@ int sdf_store_scan_run(sdf_store_scan *out, const char *path)
 	out->cutoff = cutoff;
 	if (lstat(path, &sb) < 0)
 		return sdf_error_set_errno(SDF_EIO, errno, "cannot stat '%s'",
-					   path);
+		                           path);
 	out->bytes = (uint64_t)sb.st_blocks * 512;
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return sdf_error_set_errno(SDF_EIO, errno, "cannot open '%s'",
-					   path);
+		                           path);
 	return scan_dir(out, fd, W_OTHER, 0);
 }
 
@@ -515,7 +515,7 @@ int sdf_store_du(sdf_store_usage *out, sdf_store *st)
 	if (n) {
 		snprintf(out->oldest, sizeof(out->oldest), "%s", list[0].id);
 		snprintf(out->newest, sizeof(out->newest), "%s",
-			 list[n - 1].id);
+		         list[n - 1].id);
 		out->oldest_time = list[0].time;
 		out->newest_time = list[n - 1].time;
 	}

@@ -40,7 +40,7 @@ static void teardown(void)
 TestSuite(prune_cli, .init = setup, .fini = teardown, .timeout = 900);
 
 static char *vformat(const char *fmt, va_list ap)
-	__attribute__((format(printf, 1, 0)));
+    __attribute__((format(printf, 1, 0)));
 static char *vformat(const char *fmt, va_list ap)
 {
 	char *s;
@@ -69,7 +69,7 @@ static char *sh(const char *fmt, ...)
 
 /* snapdiff ARGS on the test's store; returns the exit status. */
 static int snapdiff(tu_result *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static int snapdiff(tu_result *r, const char *fmt, ...)
 {
 	va_list ap;
@@ -86,7 +86,7 @@ static int snapdiff(tu_result *r, const char *fmt, ...)
 
 /* snapdiff ARGS --json, asserted to succeed, parsed. */
 static json_t *snapdiff_json(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+    __attribute__((format(printf, 1, 2)));
 static json_t *snapdiff_json(const char *fmt, ...)
 {
 	tu_result r;
@@ -99,7 +99,7 @@ static json_t *snapdiff_json(const char *fmt, ...)
 	args = vformat(fmt, ap);
 	va_end(ap);
 	cr_assert_eq(tu_sh(&r, "'%s' %s --json", SDF_CLI, args), 0,
-		     "snapdiff %s: %s", args, r.err);
+	             "snapdiff %s: %s", args, r.err);
 	line = tu_last_line(r.out);
 	v = json_loads(line, 0, &je);
 	cr_assert_not_null(v, "not JSON: %s", line);
@@ -121,9 +121,9 @@ static void fsck(void)
 {
 	tu_result r;
 
-	cr_assert_eq(tu_sh(&r, "git --git-dir='%s' fsck --no-dangling --strict",
-			   store),
-		     0, "fsck: %s%s", r.out, r.err);
+	cr_assert_eq(
+	    tu_sh(&r, "git --git-dir='%s' fsck --no-dangling --strict", store),
+	    0, "fsck: %s%s", r.out, r.err);
 	tu_result_dispose(&r);
 }
 
@@ -134,10 +134,10 @@ static char *listing(const char *dir)
 	char *out;
 
 	cr_assert_eq(tu_sh(&r,
-			   "cd '%s' && find . -printf '%%p %%y %%m %%s %%l\\n' "
-			   "| LC_ALL=C sort",
-			   dir),
-		     0, "%s", r.err);
+	                   "cd '%s' && find . -printf '%%p %%y %%m %%s %%l\\n' "
+	                   "| LC_ALL=C sort",
+	                   dir),
+	             0, "%s", r.err);
 	out = r.out;
 	r.out = NULL;
 	tu_result_dispose(&r);
@@ -151,16 +151,14 @@ static void expect_restores_as(const char *tree, const char *want)
 	tu_result r;
 
 	cr_assert_eq(snapdiff(&r, "restore %s --worktree '%s' --store '%s'",
-			      tree, dir, store),
-		     0, "restore %s: %s", tree, r.err);
+	                      tree, dir, store),
+	             0, "restore %s: %s", tree, r.err);
 	tu_result_dispose(&r);
 	a = listing(dir);
 	b = listing(want);
-	cr_assert_str_eq(a, b, "restored %s differs:\n%s\n---\n%s", tree, a,
-			 b);
-	cr_assert_eq(tu_sh(&r, "diff -r --no-dereference '%s' '%s'", dir,
-			   want),
-		     0, "%s", r.out);
+	cr_assert_str_eq(a, b, "restored %s differs:\n%s\n---\n%s", tree, a, b);
+	cr_assert_eq(tu_sh(&r, "diff -r --no-dereference '%s' '%s'", dir, want),
+	             0, "%s", r.out);
 	tu_result_dispose(&r);
 	free(a);
 	free(b);
@@ -203,10 +201,11 @@ Test(prune_cli, every_kept_snapshot_restores_byte_exact)
 		trees[i] = cli_track(wt, store, label);
 		copies[i] = tu_mkdtemp("pc-copy");
 		sh("cp -a '%s/.' '%s/'", wt, copies[i]);
-		only[i] = sh("git hash-object '%s/src/deep/blob-%d.bin'", wt, i);
+		only[i] =
+		    sh("git hash-object '%s/src/deep/blob-%d.bin'", wt, i);
 	}
 	cr_assert_eq(snapdiff(&r, "pin l1 --store '%s'", store), 0, "%s",
-		     r.err);
+	             r.err);
 	tu_result_dispose(&r);
 	o = snapdiff_json("prune --store '%s' --keep-count 3 --grace 0", store);
 	cr_assert_eq(json_array_size(json_object_get(o, "expired")), 2);
@@ -222,10 +221,10 @@ Test(prune_cli, every_kept_snapshot_restores_byte_exact)
 		} else {
 			char *dir = tu_mkdtemp("pc-gone");
 			cr_assert_neq(snapdiff(&r,
-					       "restore %s --worktree '%s' "
-					       "--store '%s'",
-					       trees[i], dir, store),
-				      0);
+			                       "restore %s --worktree '%s' "
+			                       "--store '%s'",
+			                       trees[i], dir, store),
+			              0);
 			tu_result_dispose(&r);
 			tu_rm_rf(dir);
 			free(dir);
@@ -253,13 +252,13 @@ Test(prune_cli, many_turns_under_a_small_quota)
 		/* the policy is saved once; later prunes read it from config */
 		if (i == 0)
 			o = snapdiff_json("prune --store '%s' --max-bytes %llu "
-					  "--grace 0 --save",
-					  store, (unsigned long long)quota);
+			                  "--grace 0 --save",
+			                  store, (unsigned long long)quota);
 		else
 			o = snapdiff_json("prune --store '%s'", store);
 		cr_assert_leq((uint64_t)jint(o, "bytes_after"), quota,
-			      "turn %d: %lld", i,
-			      (long long)jint(o, "bytes_after"));
+		              "turn %d: %lld", i,
+		              (long long)jint(o, "bytes_after"));
 		cr_assert(json_is_false(json_object_get(o, "over_quota")));
 		json_decref(o);
 	}
@@ -301,24 +300,24 @@ Test(prune_cli, prune_racing_track_loses_nothing)
 		   "'%s/many/f%d'",
 		   (3 << 20) + i, wt, i, wt, 1 + i * 7);
 		cr_assert_eq(
-			tu_sh(&r,
-			      "S='%s'; W='%s'; D='%s'; "
-			      "( \"$S\" prune --store \"$D\" --keep-count 1 "
-			      "--grace 0 >/dev/null; echo $? > \"$D.p1\" ) & "
-			      "( \"$S\" track --worktree \"$W\" --store \"$D\" "
-			      "> \"$D.t\"; echo $? > \"$D.t1\" ) & "
-			      "( sleep 0.0%d; \"$S\" prune --store \"$D\" "
-			      "--keep-count 1 --grace 0 >/dev/null; "
-			      "echo $? > \"$D.p2\" ) & wait; "
-			      "cat \"$D.p1\" \"$D.t1\" \"$D.p2\" | tr -d '\\n'",
-			      SDF_CLI, wt, store, i % 10),
-			0, "%s", r.err);
+		    tu_sh(&r,
+		          "S='%s'; W='%s'; D='%s'; "
+		          "( \"$S\" prune --store \"$D\" --keep-count 1 "
+		          "--grace 0 >/dev/null; echo $? > \"$D.p1\" ) & "
+		          "( \"$S\" track --worktree \"$W\" --store \"$D\" "
+		          "> \"$D.t\"; echo $? > \"$D.t1\" ) & "
+		          "( sleep 0.0%d; \"$S\" prune --store \"$D\" "
+		          "--keep-count 1 --grace 0 >/dev/null; "
+		          "echo $? > \"$D.p2\" ) & wait; "
+		          "cat \"$D.p1\" \"$D.t1\" \"$D.p2\" | tr -d '\\n'",
+		          SDF_CLI, wt, store, i % 10),
+		    0, "%s", r.err);
 		cr_assert_str_eq(r.out, "000", "exit codes %s", r.out);
 		tu_result_dispose(&r);
 		tree = sh("tail -n1 '%s.t'", store);
 		cr_assert_eq(strlen(tree), 40, "%s", tree);
 		newest = sh("'%s' log --store '%s' | tail -n1 | cut -f2",
-			    SDF_CLI, store);
+		            SDF_CLI, store);
 		cr_assert_str_eq(newest, tree);
 		fsck();
 		sh("rm -rf '%s'/* && cp -a '%s/.' '%s/'", copy, wt, copy);
@@ -339,8 +338,8 @@ Test(prune_cli, a_writer_without_the_lock_is_covered_by_the_grace)
 	tree = cli_track(wt, store, NULL);
 	/* stock git writing into the store takes no snapdiff lock */
 	foreign = sh("head -c 1000 /dev/urandom | git --git-dir='%s' "
-		     "hash-object -w --stdin",
-		     store);
+	             "hash-object -w --stdin",
+	             store);
 	o = snapdiff_json("prune --store '%s'", store); /* default: 1h */
 	cr_assert_eq(jint(o, "objects_young"), 1);
 	cr_assert_eq(jint(o, "objects_deleted"), 0);
@@ -368,7 +367,7 @@ Test(prune_cli, du_matches_the_disk)
 	o = snapdiff_json("du --store '%s'", store);
 	v = sh("du -s -B1 -l '%s' | cut -f1", store);
 	cr_assert_eq((uint64_t)jint(o, "bytes"), strtoull(v, NULL, 10),
-		     "du says %s", v);
+	             "du says %s", v);
 	free(v);
 	v = sh("find '%s' -printf '%%b\\n' | awk '{s+=$1} END {printf "
 	       "\"%%d\\n\", s*512}'",
@@ -381,26 +380,25 @@ Test(prune_cli, du_matches_the_disk)
 	cr_assert_eq((uint64_t)jint(o, "objects"), strtoull(v, NULL, 10));
 	free(v);
 	cr_assert_eq(jint(o, "snapshots"), 4);
-	first = sh("'%s' log --store '%s' | head -n1 | cut -f1", SDF_CLI,
-		   store);
+	first =
+	    sh("'%s' log --store '%s' | head -n1 | cut -f1", SDF_CLI, store);
 	last = sh("'%s' log --store '%s' | tail -n1 | cut -f1", SDF_CLI, store);
 	cr_assert_str_eq(json_string_value(json_object_get(o, "oldest")),
-			 first);
-	cr_assert_str_eq(json_string_value(json_object_get(o, "newest")),
-			 last);
+	                 first);
+	cr_assert_str_eq(json_string_value(json_object_get(o, "newest")), last);
 	json_decref(o);
 	free(first);
 	free(last);
 	/* --all: every store in the default directory */
 	cr_assert_eq(tu_sh(&r,
-			   "export XDG_DATA_HOME='%s/xdg'; mkdir -p '%s/w1' "
-			   "'%s/w2'; echo 1 > '%s/w1/f'; echo 2 > '%s/w2/f'; "
-			   "'%s' track --worktree '%s/w1' >/dev/null && "
-			   "'%s' track --worktree '%s/w2' >/dev/null && "
-			   "'%s' du --all --json",
-			   scratch, scratch, scratch, scratch, scratch,
-			   SDF_CLI, scratch, SDF_CLI, scratch, SDF_CLI),
-		     0, "%s", r.err);
+	                   "export XDG_DATA_HOME='%s/xdg'; mkdir -p '%s/w1' "
+	                   "'%s/w2'; echo 1 > '%s/w1/f'; echo 2 > '%s/w2/f'; "
+	                   "'%s' track --worktree '%s/w1' >/dev/null && "
+	                   "'%s' track --worktree '%s/w2' >/dev/null && "
+	                   "'%s' du --all --json",
+	                   scratch, scratch, scratch, scratch, scratch, SDF_CLI,
+	                   scratch, SDF_CLI, scratch, SDF_CLI),
+	             0, "%s", r.err);
 	arr = json_loads(r.out, 0, NULL);
 	cr_assert(json_is_array(arr), "%s", r.out);
 	cr_assert_eq(json_array_size(arr), 2);
@@ -430,8 +428,8 @@ Test(prune_cli, dry_run_pins_and_bad_input)
 	}
 	before = listing(store);
 	o = snapdiff_json("prune --store '%s' --keep-count 1 --grace 0 "
-			  "--dry-run",
-			  store);
+	                  "--dry-run",
+	                  store);
 	cr_assert_eq(json_array_size(json_object_get(o, "expired")), 3);
 	cr_assert(json_is_true(json_object_get(o, "dry_run")));
 	json_decref(o);
@@ -448,8 +446,7 @@ Test(prune_cli, dry_run_pins_and_bad_input)
 	cr_assert_eq(snapdiff(&r, "pin l0 --store '%s'", store), 0);
 	cr_assert_str_eq(r.out, "pinned 1 snapshot\n");
 	tu_result_dispose(&r);
-	o = snapdiff_json("prune --store '%s' --keep-count 1 --grace 0",
-			  store);
+	o = snapdiff_json("prune --store '%s' --keep-count 1 --grace 0", store);
 	cr_assert_eq(json_array_size(json_object_get(o, "expired")), 2);
 	json_decref(o);
 	o = snapdiff_json("du --store '%s'", store);
@@ -458,15 +455,13 @@ Test(prune_cli, dry_run_pins_and_bad_input)
 	json_decref(o);
 	cr_assert_eq(snapdiff(&r, "unpin l0 --store '%s'", store), 0);
 	tu_result_dispose(&r);
-	o = snapdiff_json("prune --store '%s' --keep-count 1 --grace 0",
-			  store);
+	o = snapdiff_json("prune --store '%s' --keep-count 1 --grace 0", store);
 	cr_assert_eq(json_array_size(json_object_get(o, "expired")), 1);
 	json_decref(o);
 	fsck();
 
-	cr_assert_eq(snapdiff(&r, "prune --store '%s' --keep-count many",
-			      store),
-		     2);
+	cr_assert_eq(
+	    snapdiff(&r, "prune --store '%s' --keep-count many", store), 2);
 	tu_result_dispose(&r);
 	cr_assert_eq(snapdiff(&r, "prune --store '%s' --grace 1w", store), 2);
 	tu_result_dispose(&r);
@@ -480,6 +475,6 @@ Test(prune_cli, dry_run_pins_and_bad_input)
 	cr_assert_eq(snapdiff(&r, "du --store '%s/nothing-here'", scratch), 1);
 	tu_result_dispose(&r);
 	cr_assert_eq(snapdiff(&r, "prune --store '%s/nothing-here'", scratch),
-		     1);
+	             1);
 	tu_result_dispose(&r);
 }

@@ -29,8 +29,8 @@ static void setup(void)
 	stdir = tu_mkdtemp("pr-st");
 	stpath = tu_path(stdir, "store");
 	umask(022);
-	cr_assert_eq(sdf_store_open(&st, stpath, wt, SDF_STORE_CREATE), 0,
-		     "%s", sdf_error_last());
+	cr_assert_eq(sdf_store_open(&st, stpath, wt, SDF_STORE_CREATE), 0, "%s",
+	             sdf_error_last());
 }
 
 static void teardown(void)
@@ -47,7 +47,7 @@ static void teardown(void)
 TestSuite(prune, .init = setup, .fini = teardown, .timeout = 300);
 
 static char *vformat(const char *fmt, va_list ap)
-	__attribute__((format(printf, 1, 0)));
+    __attribute__((format(printf, 1, 0)));
 static char *vformat(const char *fmt, va_list ap)
 {
 	char *cmd;
@@ -75,7 +75,7 @@ static char *sh(const char *fmt, ...)
 }
 
 static int sh_status(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+    __attribute__((format(printf, 1, 2)));
 static int sh_status(const char *fmt, ...)
 {
 	tu_result r;
@@ -97,9 +97,9 @@ static void fsck(void)
 {
 	tu_result r;
 
-	cr_assert_eq(tu_sh(&r, "git --git-dir='%s' fsck --no-dangling --strict",
-			   stpath),
-		     0, "fsck: %s%s", r.out, r.err);
+	cr_assert_eq(
+	    tu_sh(&r, "git --git-dir='%s' fsck --no-dangling --strict", stpath),
+	    0, "fsck: %s%s", r.out, r.err);
 	tu_result_dispose(&r);
 }
 
@@ -120,7 +120,7 @@ static void track(sdf_track_result *res, const char *label)
 
 	o.label = label;
 	cr_assert_eq(sdf_snapshot_track(res, st, &o), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 }
 
 /* A turn: a file unique to it, a file every turn shares. */
@@ -144,7 +144,7 @@ static void turn(int i, sdf_track_result *res)
 }
 
 static void prune(sdf_prune_result *res, uint32_t days, uint32_t count,
-		  uint64_t bytes, int64_t grace)
+                  uint64_t bytes, int64_t grace)
 {
 	sdf_retention pol = {days, count, bytes, grace};
 	sdf_prune_options o = SDF_PRUNE_OPTIONS_INIT;
@@ -159,7 +159,7 @@ static size_t log_count(void)
 	size_t n;
 
 	cr_assert_eq(sdf_snapshot_log(&list, &n, st), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	sdf_snapshot_log_free(list, n);
 	return n;
 }
@@ -208,9 +208,9 @@ Test(prune, policy_lives_in_the_store_config)
 	q.max_bytes = 0;
 	q.grace_seconds = SDF_PRUNE_GRACE_DEFAULT;
 	cr_assert_eq(sdf_retention_set(st, &q), 0);
-	cr_assert_neq(sh_status("git --git-dir='%s' config snapdiff.keepCount",
-				stpath),
-		      0);
+	cr_assert_neq(
+	    sh_status("git --git-dir='%s' config snapdiff.keepCount", stpath),
+	    0);
 	sh("git --git-dir='%s' config snapdiff.pruneGrace soon", stpath);
 	cr_assert_eq(sdf_retention_get(&p, st), SDF_EINVAL);
 
@@ -245,11 +245,11 @@ Test(prune, keep_count_keeps_pinned_and_newest)
 		cr_assert(has_object(only[i]));
 	}
 	cr_assert_eq(sdf_snapshot_pin(&n, st, "t1", 1), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	cr_assert_eq(n, 1);
 	cr_assert_eq(sdf_snapshot_is_pinned(st, t[1].id), 1);
 	cr_assert_eq(sdf_snapshot_pin(&n, st, "no-such-label", 1),
-		     SDF_ENOTFOUND);
+	             SDF_ENOTFOUND);
 
 	prune(&res, 0, 2, 0, 0);
 	cr_assert_eq(res.snapshots, 6);
@@ -257,14 +257,14 @@ Test(prune, keep_count_keeps_pinned_and_newest)
 	cr_assert_eq(res.pinned, 1);
 	cr_assert_eq(log_count(), 3);
 	cr_assert(has_snapshot(t[1].id) && has_snapshot(t[4].id) &&
-		  has_snapshot(t[5].id));
+	          has_snapshot(t[5].id));
 	for (int i = 0; i < 6; i++) {
 		int kept = i == 1 || i >= 4;
 		cr_assert_eq(has_object(only[i]), kept, "turn %d's blob", i);
 		cr_assert_eq(has_object(t[i].tree), kept, "turn %d's tree", i);
 	}
 	cr_assert(has_object(sh("printf 'in every turn\\n' | "
-				"git hash-object --stdin")));
+	                        "git hash-object --stdin")));
 	cr_assert_geq(res.objects_deleted, 6); /* 3 blobs, 3 trees, 3 commits */
 	fsck();
 
@@ -285,22 +285,22 @@ Test(prune, keep_count_keeps_pinned_and_newest)
 
 /* A snapshot as an older snapdiff would have recorded it days ago. */
 static void old_snapshot(const char *id, int days_ago, const char *content,
-			 char **blob)
+                         char **blob)
 {
 	char *tree, *commit;
 
 	*blob = sh("printf '%%s' '%s' | git --git-dir='%s' hash-object -w "
-		   "--stdin",
-		   content, stpath);
+	           "--stdin",
+	           content, stpath);
 	tree = sh("printf '100644 blob %s\\told.txt\\n' | "
-		  "git --git-dir='%s' mktree",
-		  *blob, stpath);
+	          "git --git-dir='%s' mktree",
+	          *blob, stpath);
 	commit = sh("GIT_COMMITTER_DATE=\"$(date -d '%d days ago' +%%s) "
-		    "+0000\" GIT_AUTHOR_DATE=\"$(date -d '%d days ago' "
-		    "+%%s) +0000\" git --git-dir='%s' -c user.name=snapdiff "
-		    "-c user.email=snapdiff@localhost commit-tree %s -m "
-		    "'snapdiff snapshot' -m 'id: %s'",
-		    days_ago, days_ago, stpath, tree, id);
+	            "+0000\" GIT_AUTHOR_DATE=\"$(date -d '%d days ago' "
+	            "+%%s) +0000\" git --git-dir='%s' -c user.name=snapdiff "
+	            "-c user.email=snapdiff@localhost commit-tree %s -m "
+	            "'snapdiff snapshot' -m 'id: %s'",
+	            days_ago, days_ago, stpath, tree, id);
 	sh("git --git-dir='%s' update-ref refs/snapdiff/snapshots/%s %s",
 	   stpath, id, commit);
 	/* the objects are as old as the snapshot */
@@ -325,7 +325,7 @@ Test(prune, keep_days_expires_by_age_keeps_pins)
 	turn(1, &b);
 	cr_assert_eq(log_count(), 5);
 	cr_assert_eq(sdf_snapshot_pin(&n, st, "20200101T000000.000000000Z", 1),
-		     0);
+	             0);
 	/* the default grace: the old objects are older than it */
 	prune(&res, 7, 0, 0, SDF_PRUNE_GRACE_DEFAULT);
 	cr_assert_eq(res.expired, 1);
@@ -349,8 +349,8 @@ Test(prune, keep_days_expires_by_age_keeps_pins)
 static uint64_t disk_bytes(void)
 {
 	char *v = sh("find '%s' -printf '%%b\\n' | awk '{s+=$1} END "
-		     "{printf \"%%d\\n\", s*512}'",
-		     stpath);
+	             "{printf \"%%d\\n\", s*512}'",
+	             stpath);
 	uint64_t b = strtoull(v, NULL, 10);
 
 	free(v);
@@ -377,7 +377,7 @@ Test(prune, max_bytes_expires_oldest_first_until_under)
 	prune(&res, 0, 0, quota, 0);
 	cr_assert_eq(res.over_quota, 0);
 	cr_assert_leq(res.bytes_after, quota, "%llu",
-		      (unsigned long long)res.bytes_after);
+	              (unsigned long long)res.bytes_after);
 	cr_assert_eq(disk_bytes(), res.bytes_after);
 	cr_assert_eq(sdf_store_du(&u, st), 0);
 	cr_assert_eq(u.bytes, res.bytes_after);
@@ -445,8 +445,8 @@ Test(prune, unreachable_objects_go_after_the_grace)
 
 	turn(0, &t);
 	junk = sh("printf 'nobody wants me' | git --git-dir='%s' hash-object "
-		  "-w --stdin",
-		  stpath);
+	          "-w --stdin",
+	          stpath);
 	prune(&res, 0, 0, 0, SDF_PRUNE_GRACE_DEFAULT);
 	cr_assert(has_object(junk), "a young object was deleted");
 	cr_assert_eq(res.objects_young, 1);
@@ -459,8 +459,8 @@ Test(prune, unreachable_objects_go_after_the_grace)
 	/* grace 0: at once */
 	free(junk);
 	junk = sh("printf 'me neither' | git --git-dir='%s' hash-object -w "
-		  "--stdin",
-		  stpath);
+	          "--stdin",
+	          stpath);
 	prune(&res, 0, 0, 0, 0);
 	cr_assert_not(has_object(junk));
 	cr_assert(has_object(t.tree));
@@ -486,7 +486,7 @@ Test(prune, the_index_keeps_what_the_next_track_reuses)
 	   stpath, stpath);
 	cr_assert_eq(log_count(), 0);
 	cr_assert_eq(sh_status("grep -q TREE '%s/index'", stpath), 0,
-		     "no cache tree in the index");
+	             "no cache tree in the index");
 	prune(&res, 0, 0, 0, 0);
 	cr_assert_gt(res.objects_deleted, 0); /* the commit */
 	cr_assert(has_object(blob));
@@ -497,8 +497,8 @@ Test(prune, the_index_keeps_what_the_next_track_reuses)
 	track(&b, NULL);
 	fsck();
 	cr_assert_eq(sh_status("git --git-dir='%s' ls-tree -r %s >/dev/null",
-			       stpath, b.tree),
-		     0);
+	                       stpath, b.tree),
+	             0);
 	free(sub);
 	free(blob);
 }
@@ -533,7 +533,7 @@ Test(prune, stale_temporary_files_go)
 	write_old("objects/tmp_object_git2_fresh", "now");
 	prune(&res, 0, 0, 0, SDF_PRUNE_GRACE_DEFAULT);
 	cr_assert_eq(res.temp_deleted, 6, "%llu",
-		     (unsigned long long)res.temp_deleted);
+	             (unsigned long long)res.temp_deleted);
 	cr_assert_not(store_has("objects/tmp_object_git2_AbCdEf"));
 	cr_assert_not(store_has("objects/ab/0123456789_git2_XyZ"));
 	cr_assert_not(store_has("refs/snapdiff/head.lock"));
@@ -555,10 +555,10 @@ static char *listing(void)
 	char *out;
 
 	cr_assert_eq(tu_sh(&r,
-			   "cd '%s' && find . -printf '%%p %%s %%T@\\n' | "
-			   "LC_ALL=C sort",
-			   stpath),
-		     0);
+	                   "cd '%s' && find . -printf '%%p %%s %%T@\\n' | "
+	                   "LC_ALL=C sort",
+	                   stpath),
+	             0);
 	out = r.out;
 	r.out = NULL;
 	tu_result_dispose(&r);
@@ -571,14 +571,14 @@ struct names {
 };
 
 static void on_expired(const sdf_snapshot_info *s, const char *reason,
-		       void *payload)
+                       void *payload)
 {
 	struct names *nm = payload;
 
 	(void)s;
 	if (nm->n < 8)
 		snprintf(nm->reasons[nm->n], sizeof(nm->reasons[0]), "%s",
-			 reason);
+		         reason);
 	nm->n++;
 }
 
@@ -629,9 +629,10 @@ Test(prune, du_matches_the_filesystem)
 	v = sh("du -s -B1 -l '%s' | cut -f1", stpath);
 	cr_assert_eq(u.bytes, strtoull(v, NULL, 10), "du says %s", v);
 	free(v);
-	v = sh("find '%s/objects' -type f -regex '.*/[0-9a-f][0-9a-f]/[0-9a-f]*' "
-	       "| wc -l",
-	       stpath);
+	v = sh(
+	    "find '%s/objects' -type f -regex '.*/[0-9a-f][0-9a-f]/[0-9a-f]*' "
+	    "| wc -l",
+	    stpath);
 	cr_assert_eq(u.loose_objects, strtoull(v, NULL, 10));
 	cr_assert_eq(u.objects, u.loose_objects);
 	free(v);
@@ -695,8 +696,7 @@ static int prune_failing_at(uint64_t n)
 		_exit(-err);
 	}
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status)
-				 : 128 + WTERMSIG(status);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 Test(prune, allocation_failures_lose_nothing)
@@ -719,25 +719,24 @@ Test(prune, allocation_failures_lose_nothing)
 			crashes++;
 		else
 			cr_assert(rc == -SDF_EBUDGET || rc == -SDF_ELOCKED ||
-					  rc == 101,
-				  "n=%llu: exit %d", (unsigned long long)n,
-				  rc);
+			              rc == 101,
+			          "n=%llu: exit %d", (unsigned long long)n, rc);
 		clean += rc < 128;
 		cr_assert(has_object(t[3].tree) && has_object(t[4].tree),
-			  "n=%llu: a kept tree is gone", (unsigned long long)n);
+		          "n=%llu: a kept tree is gone", (unsigned long long)n);
 		cr_assert(has_snapshot(t[3].id) && has_snapshot(t[4].id),
-			  "n=%llu (exit %d): a kept snapshot is gone: %s",
-			  (unsigned long long)n, rc,
-			  sh("git --git-dir='%s' for-each-ref | tr '\\n' ' '",
-			     stpath));
+		          "n=%llu (exit %d): a kept snapshot is gone: %s",
+		          (unsigned long long)n, rc,
+		          sh("git --git-dir='%s' for-each-ref | tr '\\n' ' '",
+		             stpath));
 		if (n % 8 == 1)
 			fsck();
 	}
 	cr_assert_eq(rc, 0, "never succeeded");
 	cr_assert_gt(n, 10);
 	cr_log_info("prune: %llu allocations, %d clean failures, %d crashes "
-		    "in libgit2",
-		    (unsigned long long)n, clean, crashes);
+	            "in libgit2",
+	            (unsigned long long)n, clean, crashes);
 	/* and a normal prune finishes what the failed ones began */
 	cr_assert_eq(prune_failing_at(0), 0);
 	cr_assert_eq(log_count(), 2);
