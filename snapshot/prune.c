@@ -187,6 +187,7 @@ static void bloom_dispose(bloom *b)
 
 struct mark {
 	git_repository *repo;
+	git_odb *odb;
 	oidset seen; /* trees, commits, tags */
 	bloom blobs;
 	git_oid *stack;
@@ -270,6 +271,36 @@ static int walk_tree(struct mark *m, const git_tree *tree)
 }
 
 /*
+ * Stacks an object of unknown type (a ref's, a tag's target): a blob is
+ * marked from its header alone, never read.
+ */
+static int push_any(struct mark *m, const git_oid *id, int tolerant)
+{
+	git_object_t type;
+	size_t len;
+	int err;
+
+	if (oidset_has(&m->seen, id->id))
+		return 0;
+	err = git_odb_read_header(&len, &type, m->odb, id);
+	if (err == GIT_ENOTFOUND && tolerant)
+		return 0;
+	if (err == GIT_ENOTFOUND)
+		return sdf_error_set(SDF_ECORRUPT,
+		                     "prune: %s is reachable but missing; "
+		                     "nothing deleted",
+		                     git_oid_tostr_s(id));
+	if (err < 0)
+		return sdf_git_error(err, "prune: cannot read %s",
+		                     git_oid_tostr_s(id));
+	if (type == GIT_OBJECT_BLOB) {
+		mark_blob(m, id);
+		return 0;
+	}
+	return push(m, id);
+}
+
+/*
  * Walks everything reachable from the stacked ids. A missing object is an
  * error (nothing will be deleted) unless tolerant.
  */
@@ -324,7 +355,8 @@ static int drain(struct mark *m, int tolerant)
 			if ((err = oidset_add(&m->seen, id.id)) < 0)
 				break;
 			size_of(m, &id);
-			err = push(m, git_tag_target_id((git_tag *)obj));
+			err = push_any(m, git_tag_target_id((git_tag *)obj),
+			               tolerant);
 			break;
 		default:
 			break;
@@ -343,7 +375,7 @@ static int mark_root(struct mark *m, const git_oid *id, int tolerant)
 {
 	int err;
 
-	if ((err = push(m, id)) < 0)
+	if ((err = push_any(m, id, tolerant)) < 0)
 		return err;
 	return drain(m, tolerant);
 }
@@ -1206,9 +1238,12 @@ static int mark_init(struct mark *m, git_repository *repo, const char *store,
 {
 	struct timespec now;
 	uint64_t seed;
+	int err;
 
 	memset(m, 0, sizeof(*m));
 	m->repo = repo;
+	if ((err = git_repository_odb(&m->odb, repo)) < 0)
+		return sdf_git_error(err, "prune: cannot open the objects");
 	snprintf(m->objdir, sizeof(m->objdir), "%s/objects", store);
 	clock_gettime(CLOCK_REALTIME, &now);
 	seed = (uint64_t)now.tv_nsec * 0x9e3779b97f4a7c15ull ^
@@ -1218,6 +1253,8 @@ static int mark_init(struct mark *m, git_repository *repo, const char *store,
 
 static void mark_dispose(struct mark *m)
 {
+	git_odb_free(m->odb);
+	m->odb = NULL;
 	oidset_dispose(&m->seen);
 	bloom_dispose(&m->blobs);
 	sdf_free(m->stack);

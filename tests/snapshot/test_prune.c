@@ -503,6 +503,31 @@ Test(prune, the_index_keeps_what_the_next_track_reuses)
 	free(blob);
 }
 
+/* A ref straight to a large blob: kept, and only its header is read. */
+Test(prune, a_ref_to_a_blob_keeps_it_unread)
+{
+	sdf_track_result t;
+	sdf_prune_result res;
+	size_t limit = sdf_alloc_limit();
+	char *blob;
+
+	turn(0, &t);
+	blob = sh("head -c 33554432 /dev/urandom | git --git-dir='%s' "
+	          "hash-object -w --stdin",
+	          stpath);
+	sh("git --git-dir='%s' update-ref refs/tags/a-blob %s", stpath, blob);
+	sdf_alloc_set_limit(sdf_alloc_live() + (8u << 20));
+	prune(&res, 0, 0, 0, 0);
+	sdf_alloc_set_limit(limit);
+	cr_assert(has_object(blob));
+	cr_assert(has_object(t.tree));
+	sh("git --git-dir='%s' update-ref -d refs/tags/a-blob", stpath);
+	prune(&res, 0, 0, 0, 0);
+	cr_assert_not(has_object(blob));
+	fsck();
+	free(blob);
+}
+
 static void write_old(const char *rel, const char *age)
 {
 	tu_write_str(stpath, rel, "stale");
