@@ -187,6 +187,8 @@ typedef struct {
 typedef struct {
 	int64_t off1, lim1, off2, lim2;
 	int need_min;
+	/* Lines known equal at the head or tail (the snake it was cut at). */
+	int64_t head_equal, tail_equal;
 } box;
 
 typedef struct {
@@ -204,6 +206,7 @@ typedef struct {
 typedef struct {
 	int64_t i1, i2;
 	int min_lo, min_hi;
+	int64_t lo_tail_equal, hi_head_equal; /* see box */
 } cut;
 
 #define KF(d) (sv->fwd.v[(d)-sv->fwd.centre + sv->fwd.half])
@@ -450,6 +453,7 @@ static int split(solver *sv, const box *bx, cut *c)
 				c->i1 = i1;
 				c->i2 = i2;
 				c->min_lo = c->min_hi = 1;
+				c->lo_tail_equal = i1 - start;
 				return 0;
 			}
 		}
@@ -477,6 +481,7 @@ static int split(solver *sv, const box *bx, cut *c)
 				c->i1 = i1;
 				c->i2 = i2;
 				c->min_lo = c->min_hi = 1;
+				c->hi_head_equal = start - i1;
 				return 0;
 			}
 		}
@@ -495,7 +500,8 @@ static int split(solver *sv, const box *bx, cut *c)
 }
 
 static int push(solver *sv, int64_t off1, int64_t lim1, int64_t off2,
-                int64_t lim2, int need_min)
+                int64_t lim2, int need_min, int64_t head_equal,
+                int64_t tail_equal)
 {
 	box *b;
 
@@ -514,22 +520,36 @@ static int push(solver *sv, int64_t off1, int64_t lim1, int64_t off2,
 	b->off2 = off2;
 	b->lim2 = lim2;
 	b->need_min = need_min;
+	b->head_equal = head_equal;
+	b->tail_equal = tail_equal;
 	return 0;
 }
 
 /* Divide and conquer, with a stack instead of recursion. */
 static int solve(solver *sv, int64_t n1, int64_t n2)
 {
-	int rc = push(sv, 0, n1, 0, n2, 0);
+	int rc = push(sv, 0, n1, 0, n2, 0, 0, 0);
 
 	while (rc == 0 && sv->depth) {
 		box bx = sv->stack[--sv->depth];
 		int64_t k;
 		cut c;
 
+		/*
+		 * Shrink the box by its equal head and tail, not walking again
+		 * the lines the cut's snake showed equal (the walks would pass
+		 * them all: they lie inside the box, on the same diagonal).
+		 */
+		bx.off1 += bx.head_equal;
+		bx.off2 += bx.head_equal;
 		k = snake_down(sv, bx.off1, bx.off2, bx.lim1, bx.lim2);
 		bx.off1 += k;
 		bx.off2 += k;
+		if (bx.lim1 - bx.off1 < bx.tail_equal ||
+		    bx.lim2 - bx.off2 < bx.tail_equal)
+			bx.tail_equal = 0; /* the head walk went into it */
+		bx.lim1 -= bx.tail_equal;
+		bx.lim2 -= bx.tail_equal;
 		k = snake_up(sv, bx.lim1, bx.lim2, bx.off1, bx.off2);
 		bx.lim1 -= k;
 		bx.lim2 -= k;
@@ -549,9 +569,11 @@ static int solve(solver *sv, int64_t n1, int64_t n2)
 			break;
 		if (sv->s1.err || sv->s2.err)
 			break;
-		rc = push(sv, c.i1, bx.lim1, c.i2, bx.lim2, c.min_hi);
+		rc = push(sv, c.i1, bx.lim1, c.i2, bx.lim2, c.min_hi,
+		          c.hi_head_equal, 0);
 		if (rc == 0)
-			rc = push(sv, bx.off1, c.i1, bx.off2, c.i2, c.min_lo);
+			rc = push(sv, bx.off1, c.i1, bx.off2, c.i2, c.min_lo, 0,
+			          c.lo_tail_equal);
 	}
 	if (rc == 0 && (sv->s1.err || sv->s2.err))
 		rc = sv->s1.err ? sv->s1.err : sv->s2.err;
