@@ -35,6 +35,7 @@ class Bench:
         self.args = args
         self.records = []  # one per measured process
         self.pending = []  # (scenario, what, why): hooks not yet filled
+        self.failures = []  # checks that failed but let the run go on
         self.notes = []
         b = args.build_dir
         self.gen = os.path.join(b, "bench", "gen-repro")
@@ -153,8 +154,10 @@ class Bench:
         """HOOK (scenarios 2, 3): true once `snapdiff diff` is built; until
         then its rows are reported as pending."""
         if self._diff_state is None:
-            r = self.run([self.sdf, "diff", "--store", store, "--numstat",
-                          a, b], check=False)
+            # a probe that cannot warm any cache: a store that is not there
+            r = self.run([self.sdf, "diff", "--store",
+                          self.path("no-such-store"), "--numstat", a, b],
+                         check=False)
             err = r.stderr.decode(errors="replace")
             if r.returncode != 0 and "not available" in err:
                 self._diff_state = err.strip().replace("snapdiff: error: ", "")
@@ -189,25 +192,39 @@ class Bench:
                 if not self.sdf_diff_ready(store, a, b):
                     self.pend(scenario, "snapdiff diff", self._diff_state)
                     continue
-                m, out, err = self.diff_sdf(store, a, b)
-                self.checked("snapdiff diff", m, out, err)
-                self.record(scenario, case + ", cold", system, m, size, run)
-                outs["snapdiff (cold)"] = out
-                # HOOK (scenario 3): the same diff again, blobs now cached.
-                m, out, err = self.diff_sdf(store, a, b)
-                self.checked("snapdiff diff (warm)", m, out, err)
-                self.record(scenario, case + ", warm", system, m, size, run)
-                outs["snapdiff (warm)"] = out
+                # cold: first diff after the track; warm (HOOK, scenario 3):
+                # the same diff again, its blobs now seen before; and on
+                # git's repository (--git-dir), where snapdiff keeps no cache
+                for temp in ("cold", "warm", "git-dir"):
+                    if temp == "git-dir":
+                        m, out, err = self.measure(
+                            [self.sdf, "diff", "--git-dir", gdir,
+                             "--numstat", a, b])
+                    else:
+                        m, out, err = self.diff_sdf(store, a, b)
+                    if m["exit"] != 0:
+                        self.fail(f"snapdiff diff ({temp}) failed in "
+                                  f"{scenario}, {case}, run {run} (exit "
+                                  f"{m['exit']}): {err.strip()[-1000:]}")
+                        break
+                    self.record(scenario, f"{case}, {temp}", system, m, size,
+                                run)
+                    outs[f"snapdiff ({temp})"] = out
                 continue
             outs[system] = self.checked(system + " diff", m, out, err)
             self.record(scenario, case, system, m, size, run)
         ref = outs.get("git")
         for system, out in outs.items():
             if out != ref:
-                raise BenchError(
-                    f"NUMSTAT DIFFERS ({scenario}, {case}, run {run}): "
-                    f"{system} vs git\n--- git\n{ref[:2000]}\n--- {system}\n"
-                    f"{out[:2000]}")
+                self.fail(f"NUMSTAT DIFFERS ({scenario}, {case}, run {run}): "
+                          f"{system} vs git\n--- git\n{ref[:2000]}\n--- "
+                          f"{system}\n{out[:2000]}")
+
+    def fail(self, msg):
+        """A failed check that need not stop the run: reported at the end,
+        and bench/run exits 1."""
+        log("FAILED: " + msg)
+        self.failures.append(msg)
 
     def pend(self, scenario, what, why):
         if (scenario, what, why) not in self.pending:
@@ -313,7 +330,7 @@ def log(msg):
 # reporting
 
 
-def machine():
+def machine(scratch, commit=None):
     def cmd(*c):
         try:
             return subprocess.run(c, stdout=subprocess.PIPE,
@@ -345,13 +362,15 @@ def machine():
                     os_name = line.split("=", 1)[1].strip().strip('"')
     except OSError:
         pass
-    commit = cmd("git", "-C", ROOT, "rev-parse", "--short", "HEAD")
+    commit = commit or cmd("git", "-C", ROOT, "rev-parse", "--short",
+                           "HEAD")
+    scratch_fs = cmd("stat", "-f", "-c", "%T", scratch)
     return {
         "cpu": cpu, "nproc": os.cpu_count(), "memory": mem,
         "kernel": platform.release(), "os": os_name,
         "git": cmd("git", "--version").replace("git version ", ""),
         "libgit2": cmd("pkg-config", "--modversion", "libgit2"),
-        "commit": commit,
+        "commit": commit, "scratch": f"{scratch} ({scratch_fs})",
         "date": datetime.datetime.now(datetime.timezone.utc)
                 .strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -408,7 +427,9 @@ def table(summary, scenario, sizes=(None,)):
     order = ["snapdiff", "git", "libgit2", "fullbody", "fullbody-self"]
     for size in sorted({k[2] for k in keys}, key=lambda s: s or 0):
         for case in cases:
-            base = case.replace(", cold", "").replace(", warm", "")
+            base = case
+            for t in (", cold", ", warm", ", git-dir"):
+                base = base.replace(t, "")
             git = summary.get((scenario, base, size, "git"))
             for system in order:
                 s = summary.get((scenario, case, size, system))
@@ -439,6 +460,7 @@ def plot(summary, outdir, gnuplot):
                         ("track rewritten", "track, every line rewritten"),
                         ("diff", "diff turn 1..2"),
                         ("diff, cold", "diff turn 1..2, cold"),
+                        ("diff, git-dir", "diff turn 1..2 on the git repo"),
                         ("diff, warm", "diff turn 1..2, warm")):
         for system in ("snapdiff", "git"):
             if any(k[0] == "sweep" and k[1] == case and k[3] == system
@@ -450,8 +472,8 @@ def plot(summary, outdir, gnuplot):
     sizes = sorted({k[2] for k in summary if k[0] == "sweep"})
     if not sizes or not series:
         return None
-    dat = os.path.join(outdir, "sweep.dat")
-    with open(dat, "w") as f:
+    dat = "sweep.dat"  # gnuplot runs in outdir: the script stays portable
+    with open(os.path.join(outdir, dat), "w") as f:
         f.write("# size_mib " + " ".join(
             f"[{c}|{s}]_rss_mib [{c}|{s}]_wall_s" for c, s, _ in series)
             + "\n")
@@ -463,13 +485,14 @@ def plot(summary, outdir, gnuplot):
                     else ["NaN", "NaN"]
             f.write(" ".join(cols) + "\n")
     if not gnuplot:
-        return dat
-    png = os.path.join(outdir, "sweep.png")
+        log("gnuplot not found: no sweep.png (scripts/setup --bench)")
+        return None
+    png = "sweep.png"
     styles = []
     for i, (case, system, title) in enumerate(series):
         color = {"track new": "#1b9e77", "track rewritten": "#d95f02",
                  "diff": "#7570b3", "diff, cold": "#7570b3",
-                 "diff, warm": "#e7298a"}[case]
+                 "diff, git-dir": "#66a61e", "diff, warm": "#e7298a"}[case]
         dash = 1 if system == "snapdiff" else 2
         pt = 7 if system == "snapdiff" else 6
         styles.append((i, title, color, dash, pt))
@@ -508,13 +531,15 @@ unset multiplot
     gp = os.path.join(outdir, "sweep.gp")
     with open(gp, "w") as f:
         f.write(script)
-    subprocess.run([gnuplot, gp], check=True)
+    if subprocess.run([gnuplot, "sweep.gp"], cwd=outdir).returncode != 0:
+        log("gnuplot failed: no sweep.png")
+        return None
     return png
 
 
 def report(bench, args, outdir, started, elapsed):
     summary = summarize(bench.records)
-    m = machine()
+    m = machine(args.scratch, args.commit)
     os.makedirs(outdir, exist_ok=True)
     gnuplot = shutil.which("gnuplot")
     png = plot(summary, outdir, gnuplot) if "sweep" in args.scenarios \
@@ -525,7 +550,8 @@ def report(bench, args, outdir, started, elapsed):
              f"{m['date']} in {elapsed / 60:.1f} min (commit {m['commit']}).\n")
     L.append(f"Machine: {m['cpu']}, {m['nproc']} CPUs (`nproc`), "
              f"{m['memory']} RAM, {m['os']}, Linux {m['kernel']}; "
-             f"git {m['git']}, libgit2 {m['libgit2']}.\n")
+             f"git {m['git']}, libgit2 {m['libgit2']}; worktrees and stores "
+             f"in {m['scratch']}.\n")
     L.append(f"Each figure is the median of {args.runs} runs (of "
              f"{args.runs * (args.turns - 1)} turn pairs where turns 2.. are "
              "pooled), with min-max; systems run side by side, alternating "
@@ -572,6 +598,11 @@ def report(bench, args, outdir, started, elapsed):
         t = table(summary, "monorepo")
         if t:
             L.append(t + "\n")
+    if bench.failures:
+        L.append("## FAILED CHECKS\n")
+        for f in bench.failures:
+            L.append("```\n" + f + "\n```")
+        L.append("")
     L.append("## Pending\n")
     if bench.pending:
         for sc, what, why in bench.pending:
@@ -627,6 +658,8 @@ def parse_args(argv):
                    help="where worktrees and stores go (default $TMPDIR or "
                         "/tmp); removed at the end")
     p.add_argument("--keep", action="store_true", help="keep the scratch area")
+    p.add_argument("--commit", help="the commit the build is of, for the "
+                   "report (default: this checkout's HEAD)")
     a = p.parse_args(argv)
     a.argv = argv
     q = a.quick
@@ -669,11 +702,15 @@ def main(argv):
     except BaseException:
         bench.cleanup()
         raise
-    bench.cleanup()
     elapsed = datetime.datetime.now().timestamp() - t0
     md = report(bench, args, args.out, started, elapsed)
     print(md)
-    log(f"results in {args.out} ({elapsed / 60:.1f} min)")
+    log(f"results in {args.out} ({elapsed / 60:.1f} min); removing the "
+        "scratch area")
+    bench.cleanup()
+    if bench.failures:
+        log(f"{len(bench.failures)} FAILED CHECKS (see above)")
+        return 1
     return 0
 
 
