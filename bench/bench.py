@@ -385,8 +385,10 @@ def summarize(records):
     out = {}
     for key, rs in groups.items():
         w = [r["wall_s"] for r in rs]
+        cpu = [r["user_s"] + r["sys_s"] for r in rs]
         m = [r["maxrss_kib"] / 1024 for r in rs]
-        out[key] = dict(n=len(rs), wall=statistics.median(w), wall_min=min(w),
+        out[key] = dict(n=len(rs), cpu=statistics.median(cpu),
+                        wall=statistics.median(w), wall_min=min(w),
                         wall_max=max(w), rss=statistics.median(m),
                         rss_min=min(m), rss_max=max(m))
     return out
@@ -417,8 +419,9 @@ DIFF_CMD = {"snapdiff": "`snapdiff diff --numstat`",
 
 def table(summary, scenario, sizes=(None,)):
     rows = ["| case | size | system | runs | wall s: median (min-max) | "
-            "peak RSS MiB: median (min-max) | time x git | RSS x git |",
-            "|---|---|---|---|---|---|---|---|"]
+            "peak RSS MiB: median (min-max) | time x git | RSS x git | "
+            "CPU s (user+sys) | CPU x git |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     keys = [k for k in summary if k[0] == scenario]
     cases = []
     for k in keys:
@@ -439,17 +442,19 @@ def table(summary, scenario, sizes=(None,)):
                     continue
                 name = DIFF_CMD[system] if "diff" in case else TRACK_CMD.get(
                     system, system)
-                tx = rx = ""
+                tx = rx = cx = ""
                 if git and system not in ("git", "fullbody-self"):
                     tx = f"**{s['wall'] / git['wall']:.2f}x**"
                     rx = f"**{s['rss'] / git['rss']:.3f}x**"
+                    if git["cpu"] > 0:
+                        cx = f"{s['cpu'] / git['cpu']:.2f}x"
                 sz = "" if size is None else f"{size} + {size * 3 // 4} MiB"
                 rows.append(
                     f"| {case} | {sz} | {name} | {s['n']} | "
                     f"{fmt_s(s['wall'])} ({fmt_s(s['wall_min'])}-"
                     f"{fmt_s(s['wall_max'])}) | {fmt_mib(s['rss'])} "
                     f"({fmt_mib(s['rss_min'])}-{fmt_mib(s['rss_max'])}) | "
-                    f"{tx} | {rx} |")
+                    f"{tx} | {rx} | {fmt_s(s['cpu'])} | {cx} |")
     return "\n".join(rows) if len(rows) > 2 else None
 
 
@@ -537,9 +542,9 @@ unset multiplot
     return png
 
 
-def report(bench, args, outdir, started, elapsed):
+def report(bench, args, outdir, started, elapsed, m=None):
     summary = summarize(bench.records)
-    m = machine(args.scratch, args.commit)
+    m = m or machine(args.scratch, args.commit)
     os.makedirs(outdir, exist_ok=True)
     gnuplot = shutil.which("gnuplot")
     png = plot(summary, outdir, gnuplot) if "sweep" in args.scenarios \
@@ -551,7 +556,7 @@ def report(bench, args, outdir, started, elapsed):
     L.append(f"Machine: {m['cpu']}, {m['nproc']} CPUs (`nproc`), "
              f"{m['memory']} RAM, {m['os']}, Linux {m['kernel']}; "
              f"git {m['git']}, libgit2 {m['libgit2']}; worktrees and stores "
-             f"in {m['scratch']}.\n")
+             f"in {m.get('scratch', 'unknown')}.\n")
     L.append(f"Each figure is the median of {args.runs} runs (of "
              f"{args.runs * (args.turns - 1)} turn pairs where turns 2.. are "
              "pooled), with min-max; systems run side by side, alternating "
@@ -616,7 +621,8 @@ def report(bench, args, outdir, started, elapsed):
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump({"machine": m, "argv": args.argv, "started": started,
                    "elapsed_s": elapsed, "records": bench.records,
-                   "pending": bench.pending}, f, indent=1)
+                   "pending": bench.pending, "failures": bench.failures},
+                  f, indent=1)
     return md
 
 
@@ -658,6 +664,9 @@ def parse_args(argv):
                    help="where worktrees and stores go (default $TMPDIR or "
                         "/tmp); removed at the end")
     p.add_argument("--keep", action="store_true", help="keep the scratch area")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="no runs: write the report again from FILE "
+                        "(a results.json)")
     p.add_argument("--commit", help="the commit the build is of, for the "
                    "report (default: this checkout's HEAD)")
     a = p.parse_args(argv)
@@ -679,8 +688,30 @@ def parse_args(argv):
     return a
 
 
+def rerender(args):
+    """--from-json: the tables and plot again from a results.json."""
+    with open(args.from_json) as f:
+        d = json.load(f)
+
+    class Saved:
+        records = d["records"]
+        pending = [tuple(p) for p in d["pending"]]
+        failures = d.get("failures", [])
+    args.argv = d["argv"]
+    old = parse_args(d["argv"])
+    for k in ("runs", "turns", "big", "ninja", "shapes", "sizes",
+              "mono_files", "mono_dirs", "scenarios"):
+        setattr(args, k, getattr(old, k))
+    md = report(Saved, args, args.out, d["started"], d["elapsed_s"],
+                d["machine"])
+    print(md)
+    return 0
+
+
 def main(argv):
     args = parse_args(argv)
+    if args.from_json:
+        return rerender(args)
     started = datetime.datetime.now(datetime.timezone.utc).isoformat()
     t0 = datetime.datetime.now().timestamp()
     try:
