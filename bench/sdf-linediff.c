@@ -3,7 +3,11 @@
  * ("-\t-" for binary), then on stderr whether the counts are exact, the
  * wall time, the allocator's peak and the process's peak RSS.
  *
- *	sdf-linediff [--budget SIZE] [--spill-dir DIR] [--ranges] OLD NEW
+ *	sdf-linediff [--budget SIZE] [--spill-dir DIR] [--ranges]
+ *	             [--big-file SIZE] OLD NEW
+ *
+ * --big-file is git's core.bigFileThreshold (512M by default; files over it
+ * are binary to git); 0 counts lines whatever the size.
  *
  * --ranges also prints each change as "@@ -START,COUNT +START,COUNT" with
  * git's 1-based line numbers (as `git diff -U0` would number them).
@@ -88,7 +92,7 @@ static double now(void)
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: sdf-linediff [--budget SIZE] [--spill-dir DIR] "
-	            "[--ranges] OLD NEW\n");
+	            "[--ranges] [--big-file SIZE] OLD NEW\n");
 }
 
 /* git's numbering: a range of 0 lines is named by the line before it. */
@@ -123,6 +127,14 @@ int main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--big-file") && i + 1 < argc) {
+			size_t big;
+
+			if (sdf_parse_size(argv[++i], &big)) {
+				usage(stderr);
+				return 2;
+			}
+			lo.big_file_bytes = big ? big : UINT64_MAX;
 		} else if (!strcmp(argv[i], "--ranges")) {
 			lo.range_cb = print_range;
 		} else if (!strcmp(argv[i], "--spill-dir") && i + 1 < argc) {

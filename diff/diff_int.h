@@ -108,6 +108,7 @@ const spill *side_hashes(const sdf_diff_side *side);
 #define SDF_DIFF_BLANK_LINE 255
 const spill *side_indents(const sdf_diff_side *side);
 uint64_t side_records(const sdf_diff_side *side);
+uint64_t side_bytes(const sdf_diff_side *side);
 int side_finished(const sdf_diff_side *side);
 int side_binary(const sdf_diff_side *side);
 

@@ -813,7 +813,7 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
                    const sdf_diff_lines_options *opts)
 {
 	run *r = NULL;
-	uint64_t chg[2] = {0, 0};
+	uint64_t chg[2] = {0, 0}, big;
 	int exact = 1, rc = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -821,7 +821,10 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 	if (!old_side || !new_side || !side_finished(old_side) ||
 	    !side_finished(new_side))
 		return sdf_error_set(SDF_EINVAL, "diff sides not finished");
-	if (side_binary(old_side) || side_binary(new_side)) {
+	big = opts && opts->big_file_bytes ? opts->big_file_bytes
+	                                   : SDF_DIFF_BIG_FILE_DEFAULT;
+	if (side_binary(old_side) || side_binary(new_side) ||
+	    side_bytes(old_side) > big || side_bytes(new_side) > big) {
 		out->binary = 1;
 		return 0;
 	}

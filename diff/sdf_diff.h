@@ -119,11 +119,19 @@ typedef struct {
 	 * large enough for it to pay; 1: everything on the caller's thread.
 	 */
 	unsigned threads;
+	/*
+	 * git's core.bigFileThreshold: a side of more bytes is binary to git
+	 * ("-\t-"), and so to us. 0: git's default, 512 MiB; UINT64_MAX:
+	 * count the lines of any size.
+	 */
+	uint64_t big_file_bytes;
 } sdf_diff_lines_options;
+
+#define SDF_DIFF_BIG_FILE_DEFAULT ((uint64_t)512 << 20)
 
 #define SDF_DIFF_LINES_OPTIONS_INIT                                            \
 	{                                                                      \
-		0, NULL, NULL, NULL, 0                                         \
+		0, NULL, NULL, NULL, 0, 0                                      \
 	}
 
 typedef struct {
@@ -136,7 +144,10 @@ typedef struct {
 	 * sides that differ.
 	 */
 	int exact;
-	/* Either side is binary: no line counts (git prints "-\t-"). */
+	/*
+	 * Either side is binary (a NUL in its first 8000 bytes, or more bytes
+	 * than big_file_bytes): no line counts, git prints "-\t-".
+	 */
 	int binary;
 	/* The range callback saw every change (only with exact counts). */
 	int ranges;

@@ -394,6 +394,11 @@ uint64_t side_records(const sdf_diff_side *side)
 	return side->records;
 }
 
+uint64_t side_bytes(const sdf_diff_side *side)
+{
+	return side->bytes;
+}
+
 int side_finished(const sdf_diff_side *side)
 {
 	return side->finished;

@@ -324,3 +324,32 @@ Test(diff_side, small_diffs_touch_no_files)
 	sdf_diff_side_free(a);
 	sdf_diff_side_free(b);
 }
+
+/* git's core.bigFileThreshold: a side over it is binary to git. */
+Test(diff_side, big_files_are_binary_as_in_git)
+{
+	sdf_diff_lines_options o = SDF_DIFF_LINES_OPTIONS_INIT;
+	sdf_diff_lines_result res;
+	dt_buf a = {0}, b = {0};
+
+	for (int i = 0; i < 1000; i++) {
+		dt_buf_addf(&a, "%d\n", i);
+		dt_buf_addf(&b, "%d\n", i + 1);
+	}
+	cr_assert_eq(dt_diff(&res, a.p, a.len, b.p, b.len, &o), 0);
+	cr_assert_not(res.binary);
+	cr_assert_eq(res.additions, 1);
+	/* `git -c core.bigFileThreshold=1k diff --numstat` prints "-\t-". */
+	o.big_file_bytes = 1024;
+	cr_assert_eq(dt_diff(&res, a.p, a.len, b.p, b.len, &o), 0);
+	cr_assert(res.binary);
+	cr_assert_eq(res.additions + res.deletions, 0);
+	o.big_file_bytes = a.len;
+	cr_assert_eq(dt_diff(&res, a.p, a.len, a.p, a.len, &o), 0);
+	cr_assert_not(res.binary);
+	o.big_file_bytes = UINT64_MAX;
+	cr_assert_eq(dt_diff(&res, a.p, a.len, b.p, b.len, &o), 0);
+	cr_assert_not(res.binary);
+	dt_buf_dispose(&a);
+	dt_buf_dispose(&b);
+}
