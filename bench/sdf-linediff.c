@@ -6,8 +6,8 @@
  *	sdf-linediff [--budget SIZE] [--spill-dir DIR] [--ranges]
  *	             [--big-file SIZE] OLD NEW
  *
- * --big-file is git's core.bigFileThreshold (512M by default; files over it
- * are binary to git); 0 counts lines whatever the size.
+ * --big-file is git's core.bigFileThreshold: files over it are binary to
+ * git. 512M (git's default) unless given; 0 counts lines whatever the size.
  *
  * --ranges also prints each change as "@@ -START,COUNT +START,COUNT" with
  * git's 1-based line numbers (as `git diff -U0` would number them).
@@ -115,6 +115,7 @@ int main(int argc, char **argv)
 	pthread_t th[2];
 	struct rusage ru;
 	const char *dir = NULL;
+	int big_set = 0;
 	double t0 = now();
 	int i, rc = 0;
 
@@ -135,6 +136,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			lo.big_file_bytes = big ? big : UINT64_MAX;
+			big_set = 1;
 		} else if (!strcmp(argv[i], "--ranges")) {
 			lo.range_cb = print_range;
 		} else if (!strcmp(argv[i], "--spill-dir") && i + 1 < argc) {
@@ -149,6 +151,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	lo.spill_dir = dir;
+	if (!big_set)
+		lo.big_file_bytes = SDF_DIFF_BIG_FILE_GIT;
 	memset(f, 0, sizeof(f));
 	for (int s = 0; s < 2; s++) {
 		f[s].path = argv[i + s];

@@ -821,8 +821,7 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 	if (!old_side || !new_side || !side_finished(old_side) ||
 	    !side_finished(new_side))
 		return sdf_error_set(SDF_EINVAL, "diff sides not finished");
-	big = opts && opts->big_file_bytes ? opts->big_file_bytes
-	                                   : SDF_DIFF_BIG_FILE_DEFAULT;
+	big = opts && opts->big_file_bytes ? opts->big_file_bytes : UINT64_MAX;
 	if (side_binary(old_side) || side_binary(new_side) ||
 	    side_bytes(old_side) > big || side_bytes(new_side) > big) {
 		out->binary = 1;

@@ -120,14 +120,14 @@ typedef struct {
 	 */
 	unsigned threads;
 	/*
-	 * git's core.bigFileThreshold: a side of more bytes is binary to git
-	 * ("-\t-"), and so to us. 0: git's default, 512 MiB; UINT64_MAX:
-	 * count the lines of any size.
+	 * git's core.bigFileThreshold: git calls a side of more bytes binary
+	 * ("-\t-"). 0: no such limit (lines are counted whatever the size);
+	 * SDF_DIFF_BIG_FILE_GIT: git's default, for output identical to git's.
 	 */
 	uint64_t big_file_bytes;
 } sdf_diff_lines_options;
 
-#define SDF_DIFF_BIG_FILE_DEFAULT ((uint64_t)512 << 20)
+#define SDF_DIFF_BIG_FILE_GIT ((uint64_t)512 << 20)
 
 #define SDF_DIFF_LINES_OPTIONS_INIT                                            \
 	{                                                                      \

@@ -347,7 +347,7 @@ Test(diff_side, big_files_are_binary_as_in_git)
 	o.big_file_bytes = a.len;
 	cr_assert_eq(dt_diff(&res, a.p, a.len, a.p, a.len, &o), 0);
 	cr_assert_not(res.binary);
-	o.big_file_bytes = UINT64_MAX;
+	o.big_file_bytes = SDF_DIFF_BIG_FILE_GIT;
 	cr_assert_eq(dt_diff(&res, a.p, a.len, b.p, b.len, &o), 0);
 	cr_assert_not(res.binary);
 	dt_buf_dispose(&a);
