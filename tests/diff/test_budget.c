@@ -42,6 +42,13 @@ static void edited_pair(dt_buf *a, dt_buf *b, uint64_t seed, size_t n)
 	}
 }
 
+static int count_range(const sdf_diff_range *r, void *payload)
+{
+	(void)r;
+	(void)payload;
+	return 0;
+}
+
 Test(diff_budget, tiny_work_budget_gives_the_same_counts)
 {
 	dt_buf a = {0}, b = {0};
@@ -135,6 +142,46 @@ Test(diff_budget, every_allocation_failure_is_clean)
 	cr_assert_eq(res.additions, want.additions);
 	cr_assert_eq(res.deletions, want.deletions);
 	cr_assert_gt(failures, 10);
+	dt_buf_dispose(&a);
+	dt_buf_dispose(&b);
+}
+
+/* The same with spill files, two threads and ranges. */
+Test(diff_budget, every_allocation_failure_is_clean_large, .timeout = 300)
+{
+	dt_buf a = {0}, b = {0};
+	sdf_diff_side *sa = NULL, *sb = NULL;
+	sdf_diff_lines_options o = SDF_DIFF_LINES_OPTIONS_INIT;
+	sdf_diff_lines_result want, res;
+	int failures = 0;
+
+	edited_pair(&a, &b, 4, 40000);
+	cr_assert_eq(dt_side(&sa, a.p, a.len, 0), 0);
+	cr_assert_eq(dt_side(&sb, b.p, b.len, 0), 0);
+	cr_assert_eq(sdf_diff_lines(&want, sa, sb, NULL), 0);
+	o.range_cb = count_range;
+	o.payload = &failures; /* any counter will do */
+	for (uint64_t nth = 1;; nth++) {
+		size_t base = sdf_alloc_live();
+		int rc;
+
+		sdf_alloc_fail_at(nth);
+		rc = sdf_diff_lines(&res, sa, sb, &o);
+		uint64_t made = sdf_alloc_count_since_arm();
+		sdf_alloc_fail_at(0);
+		cr_assert_eq(sdf_alloc_live(), base, "leak after failure %llu",
+		             (unsigned long long)nth);
+		if (made < nth) {
+			cr_assert_eq(rc, 0);
+			break;
+		}
+		cr_assert_eq(rc, SDF_EBUDGET, "failure %llu gave %d (%s)",
+		             (unsigned long long)nth, rc, sdf_error_last());
+	}
+	cr_assert_eq(res.additions, want.additions);
+	cr_assert_eq(res.deletions, want.deletions);
+	sdf_diff_side_free(sa);
+	sdf_diff_side_free(sb);
 	dt_buf_dispose(&a);
 	dt_buf_dispose(&b);
 }
