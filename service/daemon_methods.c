@@ -370,7 +370,7 @@ done:
 
 struct diff_params {
 	const char *from, *to, *format;
-	int stream, opencode;
+	int stream, opencode, cache;
 	sdf_summary_options opts;
 };
 
@@ -379,7 +379,7 @@ static int diff_params(struct diff_params *p, daemon_call *call)
 	static const char *const keys[] = {
 		"worktree", "store", "git_dir", "from", "to", "stream",
 		"max_file_bytes", "max_patch_bytes", "max_total_patch_bytes",
-		"max_files", "format", NULL};
+		"max_files", "format", "cache", NULL};
 	sdf_summary_options init = SDF_SUMMARY_OPTIONS_INIT;
 	uint64_t cap = call->cfg->max_message;
 	int r;
@@ -390,6 +390,7 @@ static int diff_params(struct diff_params *p, daemon_call *call)
 	    (r = get_str(&p->to, call, "to", 0, MAX_SPEC)) < 0 ||
 	    (r = get_str(&p->format, call, "format", 0, 32)) < 0 ||
 	    (r = get_bool(&p->stream, call, "stream", 1)) < 0 ||
+	    (r = get_bool(&p->cache, call, "cache", 1)) < 0 ||
 	    (r = get_uint(&p->opts.max_file_bytes, call, "max_file_bytes",
 			  SDF_SUMMARY_MAX_FILE_BYTES)) < 0 ||
 	    (r = get_uint(&p->opts.max_patch_bytes, call, "max_patch_bytes",
@@ -405,6 +406,7 @@ static int diff_params(struct diff_params *p, daemon_call *call)
 			   "'%.32s'%s",
 			   p->format, "");
 	p->opencode = p->format && !strcmp(p->format, "opencode");
+	p->opts.no_cache = !p->cache;
 	/* a patch is rendered from whole blobs: keep them small */
 	if (p->opts.max_file_bytes > 8 * MIB)
 		return bad("'max_file_bytes' is at most 8 MiB (larger files "

@@ -91,7 +91,7 @@ static struct {
 	/* counters */
 	atomic_uint_fast64_t requests, errors, busy_replies, waits, canceled;
 	atomic_uint_fast64_t connections_total, refused;
-	atomic_uint nconns, inflight;
+	atomic_uint nconns, inflight, warmed;
 	int64_t started_ms;
 } srv;
 
@@ -418,6 +418,7 @@ static void *worker_main(void *arg)
 		git_error_set_str(GIT_ERROR_NONE, msg);
 		git_error_clear();
 	}
+	atomic_fetch_add(&srv.warmed, 1);
 	for (;;) {
 		struct job *j;
 
@@ -714,7 +715,7 @@ int daemon_server_run(const daemon_config *cfg)
 	uint64_t serial = 0;
 	int64_t accept_paused_until = 0;
 	size_t headroom;
-	sigset_t block, old;
+	sigset_t block;
 	struct sigaction sa;
 	int rc = 1;
 
@@ -757,11 +758,12 @@ int daemon_server_run(const daemon_config *cfg)
 		log_error("out of memory");
 		goto done;
 	}
-	/* workers never take the signals */
+	/* workers never take the signals (main() blocked them early, so
+	 * that one sent before the handlers were in place waits for them) */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	for (unsigned i = 0; i <= cfg->workers; i++) {
 		void *light = i == cfg->workers ? (void *)1 : NULL;
 		if (pthread_create(&threads[i], NULL, worker_main, light) != 0) {
@@ -770,7 +772,10 @@ int daemon_server_run(const daemon_config *cfg)
 		}
 		nthreads++;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* every worker has its per-thread state before the first request */
+	while (atomic_load(&srv.warmed) < nthreads)
+		usleep(1000);
+	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
 	if (nthreads != cfg->workers + 1) {
 		atomic_store(&srv.stopping, 1);
 		goto join;

@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,9 +270,16 @@ static long cores(void)
 int main(int argc, char **argv)
 {
 	daemon_config cfg;
+	sigset_t stop;
 	const char *socket_arg = NULL;
 	long v;
 	int rc, inherited;
+
+	/* held until the server's handlers are in place */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.memory_limit = DAEMON_MEMORY_LIMIT_DEFAULT;
@@ -369,6 +378,15 @@ int main(int argc, char **argv)
 		log_error("out of memory");
 		return 1;
 	}
+#ifdef M_ARENA_MAX
+	/*
+	 * glibc gives each busy thread an arena that keeps what it freed:
+	 * with 8 workers diffing, RSS was twice what two arenas hold, for the
+	 * same speed. The budget counts bytes; this keeps RSS close to it.
+	 */
+	if (!getenv("MALLOC_ARENA_MAX"))
+		mallopt(M_ARENA_MAX, 2);
+#endif
 	sdf_alloc_set_limit(cfg.memory_limit);
 	sdf_api_global_init();
 	if (sdf_snapshot_global_init() < 0) {
