@@ -87,7 +87,8 @@ static void *run_client(void *arg)
 	json_t *r, *t;
 
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}",
+		 "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+		 "\"cache\":false}",
 		 c->p->store, c->p->from, c->p->to);
 	r = dm_call(fd, 1, "snapshot.diff", params, &c->notes);
 	c->code = dm_error_code(r);
@@ -236,7 +237,8 @@ Test(load, sigterm_with_work_in_flight)
 	fd = dm_connect(&d);
 	snprintf(params, sizeof(params),
 		 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.diff\","
-		 "\"params\":{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}}",
+		 "\"params\":{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+		 "\"cache\":false}}",
 		 p.store, p.from, p.to);
 	dm_send(fd, params);
 	/* the first file's notification says the work has started */

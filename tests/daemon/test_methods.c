@@ -102,7 +102,11 @@ Test(methods, track_log_diff_patch_file_restore_revert)
 	snprintf(from, sizeof(from), "%s", str(t1, "tree"));
 
 	tu_write_str(wt, "src/main.c", "int a;\nint B;\nint c;\nint d;\n");
-	unlink(tu_path(wt, "gone.txt"));
+	{
+		char *gone = tu_path(wt, "gone.txt");
+		unlink(gone);
+		free(gone);
+	}
 	tu_write_str(wt, "new.txt", "fresh\n");
 	t2 = track(NULL);
 	snprintf(to, sizeof(to), "%s", str(t2, "tree"));
