@@ -74,6 +74,43 @@ Test(diff_budget, tiny_work_budget_gives_the_same_counts)
 	dt_buf_dispose(&b);
 }
 
+/*
+ * Millions of distinct lines on both sides under the smallest budget: the
+ * counting table cannot hold a bucket, which is then counted in parts.
+ */
+Test(diff_budget, split_counting_tables_give_the_same_counts, .timeout = 300)
+{
+	dt_buf a = {0}, b = {0};
+	dt_rng rng;
+	sdf_diff_lines_options tiny = SDF_DIFF_LINES_OPTIONS_INIT;
+	sdf_diff_lines_result big, small;
+	const int n = 1700000;
+
+	dt_rng_seed(&rng, 5);
+	for (int i = 0; i < n; i++) {
+		uint64_t r = dt_rng_below(&rng, 1000);
+
+		/* Mostly different lines: (nearly) all distinct. */
+		dt_buf_addf(&a, "%d\n", i);
+		if (r < 3)
+			continue;
+		if (r < 6)
+			dt_buf_addf(&b, "%d\n", (int)dt_rng_below(&rng, n));
+		dt_buf_addf(&b, i % 50 ? "x%d\n" : "%d\n", i);
+	}
+	tiny.work_budget = SDF_DIFF_WORK_BUDGET_MIN;
+	cr_assert_eq(dt_diff(&big, a.p, a.len, b.p, b.len, NULL), 0);
+	cr_assert_eq(dt_diff(&small, a.p, a.len, b.p, b.len, &tiny), 0, "%s",
+	             sdf_error_last());
+	cr_assert(big.exact);
+	cr_assert_gt(big.additions, 1000);
+	cr_assert(small.exact);
+	cr_assert_eq(small.additions, big.additions);
+	cr_assert_eq(small.deletions, big.deletions);
+	dt_buf_dispose(&a);
+	dt_buf_dispose(&b);
+}
+
 Test(diff_budget, work_budget_under_the_minimum_is_rejected)
 {
 	sdf_diff_lines_options o = SDF_DIFF_LINES_OPTIONS_INIT;
