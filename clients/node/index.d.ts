@@ -160,6 +160,8 @@ export interface DiffParams extends ReadStoreParams {
   max_total_patch_bytes?: number;
   max_files?: number;
   format?: 'json' | 'opencode';
+  /** false: neither read nor fill the store's result cache. */
+  cache?: boolean;
 }
 
 export interface DiffResult<F = FileSummary> {
