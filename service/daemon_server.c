@@ -853,7 +853,9 @@ int daemon_server_run(const daemon_config *cfg)
 				continue;
 			}
 			(void)re; /* not busy: read what is there, or EAGAIN */
-			if (!c->close_now)
+			if (atomic_load(&srv.stopping))
+				c->close_now = 1; /* take no new requests */
+			else if (!c->close_now)
 				serve_input(c);
 			if (!c->busy && !c->close_now &&
 			    now - c->last_ms >= cfg->idle_timeout_ms) {
