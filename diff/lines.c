@@ -505,10 +505,18 @@ static int judge(run *r)
 	uint32_t *out = NULL;
 	sdf_diff_hash *hs = NULL;
 	size_t chunk = 4096;
+	size_t alloc = r->table_slots < 1024 ? r->table_slots : 1024;
 	int rc = 0;
 
 	memset(&t, 0, sizeof(t));
-	t.slots = sdf_malloc(r->table_slots * sizeof(slot));
+	/* As big as the biggest bucket needs, within the budget's share. */
+	for (uint32_t b = 0; b < r->nbuckets; b++) {
+		uint64_t cnt = r->bucket_cnt[0][b] + r->bucket_cnt[1][b];
+
+		while (alloc < r->table_slots && alloc < 2 * cnt)
+			alloc *= 2;
+	}
+	t.slots = sdf_malloc(alloc * sizeof(slot));
 	out = sdf_malloc(chunk * sizeof(*out));
 	hs = sdf_malloc(chunk * sizeof(*hs));
 	if (!t.slots || !out || !hs) {
@@ -534,13 +542,6 @@ static int judge(run *r)
 		t.limit = slots - slots / 4;
 		for (uint32_t part = 0; rc == 0 && part < nparts;) {
 			rc = count_part(r, &t, b, part, nparts);
-			if (rc == 1 && t.mask + 1 < r->table_slots) {
-				/* More distinct lines than expected. */
-				t.mask = r->table_slots - 1;
-				t.limit = r->table_slots - r->table_slots / 4;
-				rc = 0;
-				continue;
-			}
 			if (rc == 1) {
 				/* Too many distinct lines: finer parts. */
 				if (nparts >= (1u << 20)) {
