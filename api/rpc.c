@@ -353,7 +353,7 @@ static char *dump_line(size_t *len, json_t *obj)
 	if (!obj)
 		return NULL;
 	n = json_dumpb(obj, NULL, 0, DUMP_FLAGS);
-	if (n == 0 || n == SIZE_MAX || !(s = sdf_malloc(n + 1))) {
+	if (n == 0 || n >= SIZE_MAX - 2 || !(s = sdf_malloc(n + 2))) {
 		json_decref(obj);
 		return NULL;
 	}
@@ -364,6 +364,7 @@ static char *dump_line(size_t *len, json_t *obj)
 	}
 	json_decref(obj);
 	s[n] = '\n';
+	s[n + 1] = '\0';
 	*len = n + 1;
 	return s;
 }

@@ -119,7 +119,8 @@ void sdf_rpc_request_dispose(sdf_rpc_request *req);
 void sdf_rpc_failure_dispose(sdf_rpc_failure *fail);
 
 /*
- * The replies, each one line ending in "\n", encoded compactly with keys in
+ * The replies, each one line ending in "\n" (and a NUL, not counted in
+ * *len), encoded compactly with keys in
  * insertion order and non-ASCII escaped. Free with sdf_free(). NULL when out
  * of budget. The result/params reference is stolen (even on failure); id
  * is borrowed (NULL: json null).
