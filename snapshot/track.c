@@ -801,7 +801,8 @@ int sdf_snapshot_track(sdf_track_result *out, sdf_store *st,
 		err = sdf_git_error(err, "cannot write the tree");
 		goto done;
 	}
-	if ((err = git_index_write(index)) < 0) {
+	/* an index that nothing changed need not be written again */
+	if ((w.njobs || out->removed) && (err = git_index_write(index)) < 0) {
 		err = sdf_git_error(err, "cannot write the store's index");
 		goto done;
 	}
