@@ -47,14 +47,14 @@ int sdf_rpc_framer_space(sdf_rpc_framer *f, char **dst, size_t *room)
 
 		if (f->len - f->start >= limit)
 			return sdf_error_set(SDF_ETOOBIG,
-					     "a request line is over %zu bytes",
-					     f->max_line);
+			                     "a request line is over %zu bytes",
+			                     f->max_line);
 		if (cap > limit)
 			cap = limit;
 		if (cap <= f->cap)
 			return sdf_error_set(SDF_ETOOBIG,
-					     "a request line is over %zu bytes",
-					     f->max_line);
+			                     "a request line is over %zu bytes",
+			                     f->max_line);
 		if (!(b = sdf_realloc(f->buf, cap)))
 			return SDF_EBUDGET;
 		f->buf = b;
@@ -84,8 +84,8 @@ int sdf_rpc_framer_next(sdf_rpc_framer *f, const char **line, size_t *len)
 		f->scanned = avail;
 		if (avail > f->max_line)
 			return sdf_error_set(SDF_ETOOBIG,
-					     "a request line is over %zu bytes",
-					     f->max_line);
+			                     "a request line is over %zu bytes",
+			                     f->max_line);
 		return 0;
 	}
 	n = (size_t)(nl - p);
@@ -94,8 +94,9 @@ int sdf_rpc_framer_next(sdf_rpc_framer *f, const char **line, size_t *len)
 	if (f->start == f->len)
 		f->start = f->len = 0; /* the bytes stay until the next read */
 	if (n > f->max_line)
-		return sdf_error_set(SDF_ETOOBIG, "a request line is over %zu bytes",
-				     f->max_line);
+		return sdf_error_set(SDF_ETOOBIG,
+		                     "a request line is over %zu bytes",
+		                     f->max_line);
 	if (n && p[n - 1] == '\r')
 		n--;
 	*line = p;
@@ -108,19 +109,32 @@ int sdf_rpc_framer_next(sdf_rpc_framer *f, const char **line, size_t *len)
 int sdf_rpc_code(int c)
 {
 	switch (c) {
-	case SDF_EBUDGET: return SDF_RPC_EBUDGET;
-	case SDF_EBUSY: return SDF_RPC_EBUSY;
-	case SDF_ENOTFOUND: return SDF_RPC_ENOTFOUND;
-	case SDF_EINVAL: return SDF_RPC_EINVAL;
-	case SDF_EIO: return SDF_RPC_EIO;
-	case SDF_ECHANGED: return SDF_RPC_ECHANGED;
-	case SDF_ELOCKED: return SDF_RPC_ELOCKED;
-	case SDF_ECORRUPT: return SDF_RPC_ECORRUPT;
-	case SDF_ENOSPC: return SDF_RPC_ENOSPC;
-	case SDF_EUNSAFE: return SDF_RPC_EUNSAFE;
-	case SDF_ETOOBIG: return SDF_RPC_ETOOBIG;
-	case SDF_ECANCELED: return SDF_RPC_ECANCELED;
-	default: return SDF_RPC_ERROR;
+	case SDF_EBUDGET:
+		return SDF_RPC_EBUDGET;
+	case SDF_EBUSY:
+		return SDF_RPC_EBUSY;
+	case SDF_ENOTFOUND:
+		return SDF_RPC_ENOTFOUND;
+	case SDF_EINVAL:
+		return SDF_RPC_EINVAL;
+	case SDF_EIO:
+		return SDF_RPC_EIO;
+	case SDF_ECHANGED:
+		return SDF_RPC_ECHANGED;
+	case SDF_ELOCKED:
+		return SDF_RPC_ELOCKED;
+	case SDF_ECORRUPT:
+		return SDF_RPC_ECORRUPT;
+	case SDF_ENOSPC:
+		return SDF_RPC_ENOSPC;
+	case SDF_EUNSAFE:
+		return SDF_RPC_EUNSAFE;
+	case SDF_ETOOBIG:
+		return SDF_RPC_ETOOBIG;
+	case SDF_ECANCELED:
+		return SDF_RPC_ECANCELED;
+	default:
+		return SDF_RPC_ERROR;
 	}
 }
 
@@ -144,7 +158,8 @@ const char *sdf_rpc_hint(int c)
 		return "check the store, the worktree and the snapshot id "
 		       "(snapshot.log lists them)";
 	case SDF_EINVAL:
-		return "check the request's parameters against docs/protocol.md";
+		return "check the request's parameters against "
+		       "docs/protocol.md";
 	case SDF_EIO:
 		return "check the file system and its permissions";
 	case SDF_ECHANGED:
@@ -203,10 +218,10 @@ static size_t nesting_depth(const char *s, size_t len, size_t max)
 }
 
 static int fail_set(sdf_rpc_failure *fail, int rpc_code, json_t *id,
-		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static int fail_set(sdf_rpc_failure *fail, int rpc_code, json_t *id,
-		    const char *fmt, ...)
+                    const char *fmt, ...)
 {
 	va_list ap;
 
@@ -224,7 +239,7 @@ static int valid_id(json_t *id)
 }
 
 int sdf_rpc_request_parse(sdf_rpc_request *out, sdf_rpc_failure *fail,
-			  const char *line, size_t len, size_t max_depth)
+                          const char *line, size_t len, size_t max_depth)
 {
 	json_error_t jerr;
 	json_t *root, *v, *id = NULL, *params;
@@ -238,49 +253,49 @@ int sdf_rpc_request_parse(sdf_rpc_request *out, sdf_rpc_failure *fail,
 	if (nesting_depth(line, len, max_depth) > max_depth) {
 		snprintf(where, sizeof(where), "%zu", max_depth);
 		return fail_set(fail, SDF_RPC_PARSE_ERROR, NULL,
-				"parse error: JSON nested deeper than %s "
-				"levels",
-				where);
+		                "parse error: JSON nested deeper than %s "
+		                "levels",
+		                where);
 	}
 	sdf_alloc_clear_failed();
 	root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-			  &jerr);
+	                  &jerr);
 	if (!root) {
 		if (sdf_alloc_failed())
 			return fail_set(fail, SDF_RPC_EBUDGET, NULL,
-					"over the memory budget while parsing "
-					"the request; retry");
+			                "over the memory budget while parsing "
+			                "the request; retry");
 		snprintf(where, sizeof(where), "%.100s (at byte %d)", jerr.text,
-			 jerr.position);
+		         jerr.position);
 		return fail_set(fail, SDF_RPC_PARSE_ERROR, NULL,
-				"parse error: %s; send one JSON object per "
-				"line",
-				where);
+		                "parse error: %s; send one JSON object per "
+		                "line",
+		                where);
 	}
 	if (json_is_array(root)) {
 		json_decref(root);
 		return fail_set(fail, SDF_RPC_INVALID_REQUEST, NULL,
-				"invalid request: batches are not supported; "
-				"send one request object per line");
+		                "invalid request: batches are not supported; "
+		                "send one request object per line");
 	}
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return fail_set(fail, SDF_RPC_INVALID_REQUEST, NULL,
-				"invalid request: a request is a JSON "
-				"object");
+		                "invalid request: a request is a JSON "
+		                "object");
 	}
 	id = json_object_get(root, "id");
 	if (id && !valid_id(id)) {
 		json_decref(root);
 		return fail_set(fail, SDF_RPC_INVALID_REQUEST, NULL,
-				"invalid request: \"id\" must be a string, a "
-				"number or null");
+		                "invalid request: \"id\" must be a string, a "
+		                "number or null");
 	}
 	v = json_object_get(root, "jsonrpc");
 	if (!json_is_string(v) || strcmp(json_string_value(v), "2.0") != 0) {
 		int r = fail_set(fail, SDF_RPC_INVALID_REQUEST, id,
-				 "invalid request: \"jsonrpc\" must be "
-				 "\"2.0\"");
+		                 "invalid request: \"jsonrpc\" must be "
+		                 "\"2.0\"");
 		json_decref(root);
 		return r;
 	}
@@ -288,8 +303,8 @@ int sdf_rpc_request_parse(sdf_rpc_request *out, sdf_rpc_failure *fail,
 	if (!json_is_string(v) ||
 	    strlen(json_string_value(v)) != json_string_length(v)) {
 		int r = fail_set(fail, SDF_RPC_INVALID_REQUEST, id,
-				 "invalid request: \"method\" must be a "
-				 "string");
+		                 "invalid request: \"method\" must be a "
+		                 "string");
 		json_decref(root);
 		return r;
 	}
@@ -298,9 +313,9 @@ int sdf_rpc_request_parse(sdf_rpc_request *out, sdf_rpc_failure *fail,
 		if (strcmp(key, "jsonrpc") && strcmp(key, "id") &&
 		    strcmp(key, "method") && strcmp(key, "params")) {
 			int r = fail_set(fail, SDF_RPC_INVALID_REQUEST, id,
-					 "invalid request: unknown member "
-					 "\"%.64s\"",
-					 key);
+			                 "invalid request: unknown member "
+			                 "\"%.64s\"",
+			                 key);
 			json_decref(root);
 			return r;
 		}
@@ -308,8 +323,8 @@ int sdf_rpc_request_parse(sdf_rpc_request *out, sdf_rpc_failure *fail,
 	params = json_object_get(root, "params");
 	if (params && !json_is_object(params)) {
 		int r = fail_set(fail, SDF_RPC_INVALID_PARAMS, id,
-				 "invalid params: \"params\" must be an object "
-				 "(parameters are given by name)");
+		                 "invalid params: \"params\" must be an object "
+		                 "(parameters are given by name)");
 		json_decref(root);
 		return r;
 	}
@@ -317,8 +332,8 @@ int sdf_rpc_request_parse(sdf_rpc_request *out, sdf_rpc_failure *fail,
 		if (!(params = json_object()) ||
 		    json_object_set_new(root, "params", params) < 0) {
 			int r = fail_set(fail, SDF_RPC_EBUDGET, id,
-					 "over the memory budget while parsing "
-					 "the request; retry");
+			                 "over the memory budget while parsing "
+			                 "the request; retry");
 			json_decref(root);
 			return r;
 		}
@@ -374,7 +389,7 @@ static json_t *envelope(json_t *id)
 	json_t *o = json_object();
 
 	if (o && (json_object_set_new(o, "jsonrpc", json_string("2.0")) < 0 ||
-		  json_object_set(o, "id", id ? id : json_null()) < 0)) {
+	          json_object_set(o, "id", id ? id : json_null()) < 0)) {
 		json_decref(o);
 		return NULL;
 	}
@@ -387,7 +402,8 @@ char *sdf_rpc_result_line(size_t *len, json_t *id, json_t *result)
 
 	if (!result)
 		return NULL;
-	if (!(o = envelope(id)) || json_object_set_new(o, "result", result) < 0) {
+	if (!(o = envelope(id)) ||
+	    json_object_set_new(o, "result", result) < 0) {
 		if (!o)
 			json_decref(result);
 		json_decref(o);
@@ -396,8 +412,7 @@ char *sdf_rpc_result_line(size_t *len, json_t *id, json_t *result)
 	return dump_line(len, o);
 }
 
-char *sdf_rpc_notification_line(size_t *len, const char *method,
-				json_t *params)
+char *sdf_rpc_notification_line(size_t *len, const char *method, json_t *params)
 {
 	json_t *o = json_object();
 
@@ -415,8 +430,8 @@ char *sdf_rpc_notification_line(size_t *len, const char *method,
 	return dump_line(len, o);
 }
 
-char *sdf_rpc_error_line(size_t *len, json_t *id, int code,
-			 const char *message, json_t *data)
+char *sdf_rpc_error_line(size_t *len, json_t *id, int code, const char *message,
+                         json_t *data)
 {
 	json_t *o, *e = json_object();
 
@@ -440,14 +455,14 @@ char *sdf_rpc_error_line(size_t *len, json_t *id, int code,
 }
 
 char *sdf_rpc_error_line_sdf(size_t *len, json_t *id, int sdf_code,
-			     const char *message)
+                             const char *message)
 {
 	char text[SDF_ERROR_MSG_MAX + 256];
 	json_t *data;
 
 	snprintf(text, sizeof(text), "%s. %s", message, sdf_rpc_hint(sdf_code));
 	data = json_pack("{s:s, s:b}", "error", sdf_error_name(sdf_code),
-			 "retry", sdf_rpc_retryable(sdf_code));
+	                 "retry", sdf_rpc_retryable(sdf_code));
 	if (!data)
 		return NULL;
 	return sdf_rpc_error_line(len, id, sdf_rpc_code(sdf_code), text, data);
@@ -455,7 +470,7 @@ char *sdf_rpc_error_line_sdf(size_t *len, json_t *id, int sdf_code,
 
 /* Appends s as a JSON string body (no quotes) to buf[*at..cap); 0 or -1. */
 static int put_escaped(char *buf, size_t cap, size_t *at, const char *s,
-		       size_t n)
+                       size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -467,7 +482,7 @@ static int put_escaped(char *buf, size_t cap, size_t *at, const char *s,
 		else if (c < 0x20 || c >= 0x7f)
 			/* bytes, not code points: good enough for a message */
 			el = (size_t)snprintf(esc, sizeof(esc), "\\u%04x",
-					      c < 0x7f ? c : '?');
+			                      c < 0x7f ? c : '?');
 		else
 			esc[0] = (char)c, el = 1;
 		if (*at + el >= cap)
@@ -479,7 +494,7 @@ static int put_escaped(char *buf, size_t cap, size_t *at, const char *s,
 }
 
 size_t sdf_rpc_error_line_static(char *buf, size_t cap, json_t *id, int code,
-				 const char *message)
+                                 const char *message)
 {
 	char idtext[96];
 	size_t at, idlen = 0, msglen;
@@ -489,13 +504,13 @@ size_t sdf_rpc_error_line_static(char *buf, size_t cap, json_t *id, int code,
 		return 0;
 	if (json_is_integer(id)) {
 		snprintf(idtext, sizeof(idtext), "%" JSON_INTEGER_FORMAT,
-			 json_integer_value(id));
+		         json_integer_value(id));
 	} else if (json_is_string(id) && json_string_length(id) < 40) {
 		idtext[0] = '"';
 		idlen = 1;
 		if (put_escaped(idtext, sizeof(idtext) - 1, &idlen,
-				json_string_value(id),
-				json_string_length(id)) < 0)
+		                json_string_value(id),
+		                json_string_length(id)) < 0)
 			strcpy(idtext, "null");
 		else
 			strcpy(idtext + idlen, "\"");
@@ -503,18 +518,20 @@ size_t sdf_rpc_error_line_static(char *buf, size_t cap, json_t *id, int code,
 		strcpy(idtext, "null");
 	}
 	at = (size_t)snprintf(buf, cap,
-			      "{\"jsonrpc\":\"2.0\",\"id\":%s,\"error\":{"
-			      "\"code\":%d,\"message\":\"",
-			      idtext, code);
+	                      "{\"jsonrpc\":\"2.0\",\"id\":%s,\"error\":{"
+	                      "\"code\":%d,\"message\":\"",
+	                      idtext, code);
 	if (at >= cap - tail)
 		return 0;
 	msglen = strlen(message);
-	while (msglen && put_escaped(buf, cap - tail, &at, message, msglen) < 0) {
+	while (msglen &&
+	       put_escaped(buf, cap - tail, &at, message, msglen) < 0) {
 		/* cut the message until it fits */
-		at = (size_t)snprintf(buf, cap,
-				      "{\"jsonrpc\":\"2.0\",\"id\":%s,\"error\":{"
-				      "\"code\":%d,\"message\":\"",
-				      idtext, code);
+		at = (size_t)snprintf(
+		    buf, cap,
+		    "{\"jsonrpc\":\"2.0\",\"id\":%s,\"error\":{"
+		    "\"code\":%d,\"message\":\"",
+		    idtext, code);
 		msglen /= 2;
 	}
 	memcpy(buf + at, "\"}}\n", 5);

@@ -22,10 +22,10 @@
  */
 typedef struct {
 	char *buf;
-	size_t len;	 /* bytes held */
-	size_t cap;	 /* bytes allocated */
-	size_t start;	 /* where the next line begins */
-	size_t scanned;	 /* bytes from start already known to hold no '\n' */
+	size_t len;      /* bytes held */
+	size_t cap;      /* bytes allocated */
+	size_t start;    /* where the next line begins */
+	size_t scanned;  /* bytes from start already known to hold no '\n' */
 	size_t max_line; /* without the newline */
 } sdf_rpc_framer;
 
@@ -67,9 +67,9 @@ size_t sdf_rpc_framer_pending(const sdf_rpc_framer *f);
  * -32000..-32099 that JSON-RPC leaves to implementations). Each error's
  * data holds {"error": sdf_error_name(code), "retry": bool}.
  */
-#define SDF_RPC_ERROR (-32000)	  /* SDF_ERROR: anything else */
-#define SDF_RPC_EBUDGET (-32001)  /* over the memory budget */
-#define SDF_RPC_EBUSY (-32002)	  /* busy: retry */
+#define SDF_RPC_ERROR (-32000)   /* SDF_ERROR: anything else */
+#define SDF_RPC_EBUDGET (-32001) /* over the memory budget */
+#define SDF_RPC_EBUSY (-32002)   /* busy: retry */
 #define SDF_RPC_ENOTFOUND (-32003)
 #define SDF_RPC_EINVAL (-32004)
 #define SDF_RPC_EIO (-32005)
@@ -89,17 +89,17 @@ int sdf_rpc_retryable(int sdf_code);
 const char *sdf_rpc_hint(int sdf_code);
 
 typedef struct {
-	json_t *root;	    /* the whole request (owned) */
-	json_t *id;	    /* borrowed from root; NULL for a notification */
+	json_t *root;       /* the whole request (owned) */
+	json_t *id;         /* borrowed from root; NULL for a notification */
 	const char *method; /* borrowed from root */
-	json_t *params;	    /* borrowed; an object (empty when absent) */
+	json_t *params;     /* borrowed; an object (empty when absent) */
 } sdf_rpc_request;
 
 /* Why a line is not a request: what to answer with. */
 typedef struct {
-	int code;    /* an SDF_RPC_ code */
-	json_t *id;  /* the id to answer with (a new reference; json null
-			when the request's id could not be read) */
+	int code;   /* an SDF_RPC_ code */
+	json_t *id; /* the id to answer with (a new reference; json null
+	               when the request's id could not be read) */
 	char message[256];
 } sdf_rpc_failure;
 
@@ -114,7 +114,7 @@ typedef struct {
  * SDF_EBUDGET when the allocator refused (fail->code -32001).
  */
 int sdf_rpc_request_parse(sdf_rpc_request *out, sdf_rpc_failure *fail,
-			  const char *line, size_t len, size_t max_depth);
+                          const char *line, size_t len, size_t max_depth);
 void sdf_rpc_request_dispose(sdf_rpc_request *req);
 void sdf_rpc_failure_dispose(sdf_rpc_failure *fail);
 
@@ -127,16 +127,16 @@ void sdf_rpc_failure_dispose(sdf_rpc_failure *fail);
  */
 char *sdf_rpc_result_line(size_t *len, json_t *id, json_t *result);
 char *sdf_rpc_notification_line(size_t *len, const char *method,
-				 json_t *params);
+                                json_t *params);
 /* data may be NULL; stolen. */
-char *sdf_rpc_error_line(size_t *len, json_t *id, int code,
-			 const char *message, json_t *data);
+char *sdf_rpc_error_line(size_t *len, json_t *id, int code, const char *message,
+                         json_t *data);
 /*
  * The error line of an SDF_E code with its message: "message. hint", data
  * {"error": name, "retry": bool}.
  */
 char *sdf_rpc_error_line_sdf(size_t *len, json_t *id, int sdf_code,
-			     const char *message);
+                             const char *message);
 /*
  * The same error line written into buf without allocating (for when the
  * budget is exhausted): message is cut to fit, a string id longer than
@@ -144,6 +144,6 @@ char *sdf_rpc_error_line_sdf(size_t *len, json_t *id, int sdf_code,
  * when cap >= 128).
  */
 size_t sdf_rpc_error_line_static(char *buf, size_t cap, json_t *id, int code,
-				 const char *message);
+                                 const char *message);
 
 #endif

@@ -25,21 +25,21 @@
 #define DAEMON_FILE_SLICE_MAX ((size_t)1 << 20)
 
 typedef struct {
-	char *socket_path;	 /* owned */
+	char *socket_path; /* owned */
 	size_t memory_limit;
 	unsigned workers;
 	int foreground;
-	size_t max_line;	 /* request line cap */
-	size_t max_depth;	 /* JSON nesting cap */
-	size_t max_message;	 /* one outgoing line */
+	size_t max_line;    /* request line cap */
+	size_t max_depth;   /* JSON nesting cap */
+	size_t max_message; /* one outgoing line */
 	unsigned max_connections;
 	int idle_timeout_ms;
-	int write_timeout_ms;	 /* a client that stops reading */
-	int admit_timeout_ms;	 /* a request waiting for budget */
-	int listen_fd;		 /* bound and listening */
-	int owns_socket;	 /* remove socket_path at exit (not when
-				    inherited through LISTEN_FDS) */
-	dev_t socket_dev;	 /* the socket file we bound */
+	int write_timeout_ms; /* a client that stops reading */
+	int admit_timeout_ms; /* a request waiting for budget */
+	int listen_fd;        /* bound and listening */
+	int owns_socket;      /* remove socket_path at exit (not when
+	                         inherited through LISTEN_FDS) */
+	dev_t socket_dev;     /* the socket file we bound */
 	ino_t socket_ino;
 } daemon_config;
 
@@ -52,9 +52,9 @@ typedef struct daemon_call daemon_call;
 
 struct daemon_call {
 	const daemon_config *cfg;
-	json_t *id;	/* NULL for a notification (nothing is sent) */
+	json_t *id;     /* NULL for a notification (nothing is sent) */
 	json_t *params; /* an object */
-	void *conn;	/* the server's connection */
+	void *conn;     /* the server's connection */
 };
 
 /*

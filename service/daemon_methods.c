@@ -46,7 +46,7 @@ static int bad(const char *fmt, ...)
 
 /* Rejects a key not in allowed (NULL-terminated): typos fail loudly. */
 static int check_keys(daemon_call *call, const char *method,
-		      const char *const *allowed)
+                      const char *const *allowed)
 {
 	const char *key;
 	json_t *v;
@@ -58,14 +58,14 @@ static int check_keys(daemon_call *call, const char *method,
 			ok = !strcmp(key, allowed[i]);
 		if (!ok)
 			return bad("unknown parameter '%.64s' for %s", key,
-				   method);
+			           method);
 	}
 	return 0;
 }
 
 /* A string param without NUL bytes, at most max bytes. */
 static int get_str(const char **out, daemon_call *call, const char *key,
-		   int required, size_t max)
+                   int required, size_t max)
 {
 	json_t *v = json_object_get(call->params, key);
 
@@ -80,8 +80,8 @@ static int get_str(const char **out, daemon_call *call, const char *key,
 	if (json_string_length(v) != strlen(json_string_value(v)) ||
 	    json_string_length(v) == 0 || json_string_length(v) > max)
 		return bad("'%s' must be a non-empty string without NUL "
-			   "bytes, of at most a few KiB%s",
-			   key, "");
+		           "bytes, of at most a few KiB%s",
+		           key, "");
 	*out = json_string_value(v);
 	return 0;
 }
@@ -93,13 +93,13 @@ static int get_path(const char **out, daemon_call *call, const char *key)
 
 	if (r == 0 && *out && (*out)[0] != '/')
 		return bad("'%s' must be an absolute path (the daemon's "
-			   "working directory is not yours): '%.200s'",
-			   key, *out);
+		           "working directory is not yours): '%.200s'",
+		           key, *out);
 	return r;
 }
 
 static int get_uint(uint64_t *out, daemon_call *call, const char *key,
-		    uint64_t def)
+                    uint64_t def)
 {
 	json_t *v = json_object_get(call->params, key);
 
@@ -131,7 +131,7 @@ static int get_bool(int *out, daemon_call *call, const char *key, int def)
  * directory; read-only methods only).
  */
 static int open_store(sdf_store **out, daemon_call *call, int create,
-		      int allow_git_dir)
+                      int allow_git_dir)
 {
 	const char *store, *wt, *git_dir = NULL;
 	int r;
@@ -144,14 +144,14 @@ static int open_store(sdf_store **out, daemon_call *call, int create,
 	if (git_dir) {
 		if (store || wt)
 			return bad("give git_dir alone, or store and/or "
-				   "worktree%s%s",
-				   "", "");
+			           "worktree%s%s",
+			           "", "");
 		return sdf_store_open(out, git_dir, NULL, 0);
 	}
 	if (!store && !wt)
 		return bad("give 'worktree' (its default store is used) or "
-			   "'store'%s%s",
-			   "", "");
+		           "'store'%s%s",
+		           "", "");
 	return sdf_store_open(out, store, wt, create ? SDF_STORE_CREATE : 0);
 }
 
@@ -160,11 +160,11 @@ static void add_peaks(json_t *o)
 	struct rusage ru;
 
 	json_object_set_new(o, "peak_bytes",
-			    json_integer((json_int_t)sdf_alloc_peak()));
+	                    json_integer((json_int_t)sdf_alloc_peak()));
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		json_object_set_new(o, "peak_rss_bytes",
-				    json_integer((json_int_t)ru.ru_maxrss *
-						 1024));
+		json_object_set_new(
+		    o, "peak_rss_bytes",
+		    json_integer((json_int_t)ru.ru_maxrss * 1024));
 }
 
 /* json_object_set_new that remembers a failure. */
@@ -178,8 +178,9 @@ static int check_built(json_t **result, json_t *o, int failed)
 {
 	if (!o || failed) {
 		json_decref(o);
-		return sdf_error_set(SDF_EBUDGET, "over the memory budget while "
-						  "building the result");
+		return sdf_error_set(SDF_EBUDGET,
+		                     "over the memory budget while "
+		                     "building the result");
 	}
 	*result = o;
 	return 0;
@@ -195,9 +196,9 @@ static int m_ping(json_t **result, daemon_call *call)
 	if ((r = check_keys(call, "service.ping", keys)) < 0)
 		return r;
 	return check_built(result,
-			   json_pack("{s:b, s:s, s:I}", "pong", 1, "version",
-				     SDF_VERSION, "pid", (json_int_t)getpid()),
-			   0);
+	                   json_pack("{s:b, s:s, s:I}", "pong", 1, "version",
+	                             SDF_VERSION, "pid", (json_int_t)getpid()),
+	                   0);
 }
 
 static int m_stats(json_t **result, daemon_call *call)
@@ -213,20 +214,19 @@ static int m_stats(json_t **result, daemon_call *call)
 /* ---- snapshot.track / snapshot.log ---- */
 
 static void track_notice(const char *path, int code, const char *message,
-			 void *payload)
+                         void *payload)
 {
 	json_t *skipped = payload;
 
 	if (json_array_size(skipped) >= MAX_REPORTED)
 		return;
-	json_array_append_new(skipped,
-			      json_pack("{s:s, s:s, s:s}", "path", path,
-					"error", sdf_error_name(code),
-					"message", message));
+	json_array_append_new(
+	    skipped, json_pack("{s:s, s:s, s:s}", "path", path, "error",
+	                       sdf_error_name(code), "message", message));
 }
 
 static json_t *track_json(const sdf_track_result *res, const char *label,
-			  json_t *skipped, sdf_store *st)
+                          json_t *skipped, sdf_store *st)
 {
 	json_t *o = json_object();
 	int failed = 0;
@@ -245,7 +245,7 @@ static json_t *track_json(const sdf_track_result *res, const char *label,
 	put(o, "store", json_string(sdf_store_path(st)), &failed);
 	put(o, "worktree",
 	    sdf_store_worktree(st) ? json_string(sdf_store_worktree(st))
-				   : json_null(),
+	                           : json_null(),
 	    &failed);
 	if (!failed)
 		add_peaks(o);
@@ -258,7 +258,7 @@ static json_t *track_json(const sdf_track_result *res, const char *label,
 
 /* Tracks the store's worktree; skipped (may be NULL) gets the notices. */
 static int do_track(sdf_track_result *res, sdf_store *st, const char *label,
-		    int strict, json_t *skipped)
+                    int strict, json_t *skipped)
 {
 	sdf_track_options opts = SDF_TRACK_OPTIONS_INIT;
 
@@ -270,9 +270,9 @@ static int do_track(sdf_track_result *res, sdf_store *st, const char *label,
 	}
 	if (!sdf_store_worktree(st))
 		return sdf_error_set(SDF_EINVAL,
-				     "the store %s records no worktree; give "
-				     "'worktree'",
-				     sdf_store_path(st));
+		                     "the store %s records no worktree; give "
+		                     "'worktree'",
+		                     sdf_store_path(st));
 	return sdf_snapshot_track(res, st, &opts);
 }
 
@@ -285,7 +285,7 @@ static size_t est_track(daemon_call *call)
 static int m_track(json_t **result, daemon_call *call)
 {
 	static const char *const keys[] = {"worktree", "store", "label",
-					   "strict", NULL};
+	                                   "strict", NULL};
 	sdf_track_result res;
 	sdf_store *st = NULL;
 	json_t *skipped = NULL;
@@ -317,7 +317,7 @@ static size_t est_small(daemon_call *call)
 static int m_log(json_t **result, daemon_call *call)
 {
 	static const char *const keys[] = {"worktree", "store", "git_dir",
-					   NULL};
+	                                   NULL};
 	sdf_store *st = NULL;
 	sdf_snapshot_info *list = NULL;
 	size_t n = 0;
@@ -376,10 +376,19 @@ struct diff_params {
 
 static int diff_params(struct diff_params *p, daemon_call *call)
 {
-	static const char *const keys[] = {
-		"worktree", "store", "git_dir", "from", "to", "stream",
-		"max_file_bytes", "max_patch_bytes", "max_total_patch_bytes",
-		"max_files", "format", "cache", NULL};
+	static const char *const keys[] = {"worktree",
+	                                   "store",
+	                                   "git_dir",
+	                                   "from",
+	                                   "to",
+	                                   "stream",
+	                                   "max_file_bytes",
+	                                   "max_patch_bytes",
+	                                   "max_total_patch_bytes",
+	                                   "max_files",
+	                                   "format",
+	                                   "cache",
+	                                   NULL};
 	sdf_summary_options init = SDF_SUMMARY_OPTIONS_INIT;
 	uint64_t cap = call->cfg->max_message;
 	int r;
@@ -392,30 +401,31 @@ static int diff_params(struct diff_params *p, daemon_call *call)
 	    (r = get_bool(&p->stream, call, "stream", 1)) < 0 ||
 	    (r = get_bool(&p->cache, call, "cache", 1)) < 0 ||
 	    (r = get_uint(&p->opts.max_file_bytes, call, "max_file_bytes",
-			  SDF_SUMMARY_MAX_FILE_BYTES)) < 0 ||
+	                  SDF_SUMMARY_MAX_FILE_BYTES)) < 0 ||
 	    (r = get_uint(&p->opts.max_patch_bytes, call, "max_patch_bytes",
-			  SDF_SUMMARY_MAX_PATCH_BYTES)) < 0 ||
+	                  SDF_SUMMARY_MAX_PATCH_BYTES)) < 0 ||
 	    (r = get_uint(&p->opts.max_total_patch_bytes, call,
-			  "max_total_patch_bytes",
-			  SDF_SUMMARY_MAX_TOTAL_PATCH_BYTES)) < 0 ||
+	                  "max_total_patch_bytes",
+	                  SDF_SUMMARY_MAX_TOTAL_PATCH_BYTES)) < 0 ||
 	    (r = get_uint(&p->opts.max_files, call, "max_files", 0)) < 0)
 		return r;
 	if (p->format && strcmp(p->format, "json") &&
 	    strcmp(p->format, "opencode"))
 		return bad("'format' is \"json\" or \"opencode\", not "
-			   "'%.32s'%s",
-			   p->format, "");
+		           "'%.32s'%s",
+		           p->format, "");
 	p->opencode = p->format && !strcmp(p->format, "opencode");
 	p->opts.no_cache = !p->cache;
 	/* a patch is rendered from whole blobs: keep them small */
 	if (p->opts.max_file_bytes > 8 * MIB)
 		return bad("'max_file_bytes' is at most 8 MiB (larger files "
-			   "are summarized without a patch)%s%s",
-			   "", "");
-	if (p->opts.max_patch_bytes > cap || p->opts.max_total_patch_bytes > cap)
+		           "are summarized without a patch)%s%s",
+		           "", "");
+	if (p->opts.max_patch_bytes > cap ||
+	    p->opts.max_total_patch_bytes > cap)
 		return bad("'max_patch_bytes' and 'max_total_patch_bytes' are "
-			   "at most the daemon's message cap (4 MiB)%s%s",
-			   "", "");
+		           "at most the daemon's message cap (4 MiB)%s%s",
+		           "", "");
 	return 0;
 }
 
@@ -439,8 +449,8 @@ static size_t est_diff(daemon_call *call)
 struct diff_ctx {
 	daemon_call *call;
 	int stream, opencode;
-	json_t *files;	/* stream: NULL */
-	size_t bytes;	/* encoded size of files so far */
+	json_t *files; /* stream: NULL */
+	size_t bytes;  /* encoded size of files so far */
 };
 
 static int diff_on_file(const sdf_file_summary *f, void *payload)
@@ -450,11 +460,11 @@ static int diff_on_file(const sdf_file_summary *f, void *payload)
 
 	if (daemon_canceled(d->call))
 		return sdf_error_set(SDF_ECANCELED,
-				     "canceled: the client hung up");
+		                     "canceled: the client hung up");
 	o = d->opencode ? sdf_api_file_opencode_json(f) : sdf_api_file_json(f);
 	if (!o)
 		return sdf_error_set(SDF_EBUDGET, "over the memory budget "
-						  "while encoding a file");
+		                                  "while encoding a file");
 	if (d->stream) {
 		if (!(params = json_object()) ||
 		    json_object_set(params, "id", d->call->id) < 0 ||
@@ -463,8 +473,8 @@ static int diff_on_file(const sdf_file_summary *f, void *payload)
 				json_decref(o);
 			json_decref(params);
 			return sdf_error_set(SDF_EBUDGET,
-					     "over the memory budget while "
-					     "encoding a file");
+			                     "over the memory budget while "
+			                     "encoding a file");
 		}
 		return daemon_notify(d->call, "snapshot.diff.file", params);
 	}
@@ -472,14 +482,14 @@ static int diff_on_file(const sdf_file_summary *f, void *payload)
 	if (d->bytes > d->call->cfg->max_message) {
 		json_decref(o);
 		return sdf_error_set(SDF_ETOOBIG,
-				     "the files do not fit in one reply of %zu "
-				     "bytes; use stream:true, or lower "
-				     "max_files or max_total_patch_bytes",
-				     d->call->cfg->max_message);
+		                     "the files do not fit in one reply of %zu "
+		                     "bytes; use stream:true, or lower "
+		                     "max_files or max_total_patch_bytes",
+		                     d->call->cfg->max_message);
 	}
 	if (json_array_append_new(d->files, o) < 0)
 		return sdf_error_set(SDF_EBUDGET, "over the memory budget "
-						  "while collecting the files");
+		                                  "while collecting the files");
 	return 0;
 }
 
@@ -499,14 +509,14 @@ static int m_diff(json_t **result, daemon_call *call)
 		return r;
 	if (git_dir && !p.to)
 		return bad("with 'git_dir', give both 'from' and 'to'%s%s", "",
-			   "");
+		           "");
 	d.stream = p.stream;
 	d.opencode = p.opencode;
 	if (!p.stream && !(d.files = json_array()))
 		return sdf_error_set(SDF_EBUDGET, "over the memory budget");
 	if ((r = open_store(&st, call, !p.to, 1)) < 0 ||
 	    (r = sdf_store_open(&st2, sdf_store_path(st),
-				sdf_store_worktree(st), 0)) < 0 ||
+	                        sdf_store_worktree(st), 0)) < 0 ||
 	    (r = sdf_store_resolve_tree(from, st, p.from)) < 0)
 		goto done;
 	if (p.to) {
@@ -588,14 +598,14 @@ static int m_patch(json_t **result, daemon_call *call)
 		bytes += strlen(changes[i].path) + 4;
 		if (bytes > call->cfg->max_message) {
 			r = sdf_error_set(SDF_ETOOBIG,
-					  "%zu paths changed: more than fit in "
-					  "one reply; use snapshot.diff with "
-					  "stream:true",
-					  n);
+			                  "%zu paths changed: more than fit in "
+			                  "one reply; use snapshot.diff with "
+			                  "stream:true",
+			                  n);
 			goto done;
 		}
-		if (json_array_append_new(files,
-					  json_string(changes[i].path)) < 0)
+		if (json_array_append_new(files, json_string(changes[i].path)) <
+		    0)
 			failed = 1;
 	}
 	o = json_object();
@@ -615,7 +625,7 @@ done:
 /* ---- snapshot.restore / snapshot.revert ---- */
 
 static void restore_notice(const char *path, int code, const char *message,
-			   void *payload)
+                           void *payload)
 {
 	track_notice(path, code, message, payload);
 }
@@ -624,7 +634,7 @@ static int m_restore_revert(json_t **result, daemon_call *call, int revert)
 {
 	static const char *const rkeys[] = {"worktree", "store", "tree", NULL};
 	static const char *const vkeys[] = {"worktree", "store", "tree",
-					    "paths", NULL};
+	                                    "paths", NULL};
 	sdf_restore_options opts = SDF_RESTORE_OPTIONS_INIT;
 	sdf_restore_result res;
 	sdf_store *st = NULL;
@@ -633,9 +643,9 @@ static int m_restore_revert(json_t **result, daemon_call *call, int revert)
 	json_t *errors = NULL, *o, *jp;
 	int r, err, failed = 0;
 
-	if ((r = check_keys(call, revert ? "snapshot.revert"
-					 : "snapshot.restore",
-			    revert ? vkeys : rkeys)) < 0 ||
+	if ((r = check_keys(call,
+	                    revert ? "snapshot.revert" : "snapshot.restore",
+	                    revert ? vkeys : rkeys)) < 0 ||
 	    (r = get_str(&tree, call, "tree", 1, MAX_SPEC)) < 0)
 		return r;
 	if (revert) {
@@ -643,23 +653,23 @@ static int m_restore_revert(json_t **result, daemon_call *call, int revert)
 		if (!json_is_array(jp) || !json_array_size(jp) ||
 		    json_array_size(jp) > MAX_REVERT_PATHS)
 			return bad("'paths' must be an array of 1 to 10000 "
-				   "worktree-relative paths%s%s",
-				   "", "");
+			           "worktree-relative paths%s%s",
+			           "", "");
 		npaths = json_array_size(jp);
 		if (!(paths = sdf_calloc(npaths, sizeof(*paths))))
 			return sdf_error_set(SDF_EBUDGET,
-					     "over the memory budget");
+			                     "over the memory budget");
 		for (size_t i = 0; i < npaths; i++) {
 			json_t *v = json_array_get(jp, i);
 			if (!json_is_string(v) ||
 			    json_string_length(v) !=
-				    strlen(json_string_value(v)) ||
+			        strlen(json_string_value(v)) ||
 			    !json_string_length(v) ||
 			    json_string_length(v) > DAEMON_MAX_PATH) {
 				sdf_free(paths);
 				return bad("'paths' must hold non-empty "
-					   "strings without NUL bytes%s%s",
-					   "", "");
+				           "strings without NUL bytes%s%s",
+				           "", "");
 			}
 			paths[i] = json_string_value(v);
 		}
@@ -672,12 +682,12 @@ static int m_restore_revert(json_t **result, daemon_call *call, int revert)
 	opts.payload = errors;
 	memset(&res, 0, sizeof(res));
 	if ((err = open_store(&st, call, 0, 0)) == 0)
-		err = revert ? sdf_snapshot_revert(&res, st, tree, paths, npaths,
-						   &opts)
-			     : sdf_snapshot_restore(&res, st, tree, &opts);
-	if (err < 0 && (err == DAEMON_EPARAMS ||
-			(!res.written && !res.unchanged && !res.removed &&
-			 !res.errors))) {
+		err = revert ? sdf_snapshot_revert(&res, st, tree, paths,
+		                                   npaths, &opts)
+		             : sdf_snapshot_restore(&res, st, tree, &opts);
+	if (err < 0 &&
+	    (err == DAEMON_EPARAMS ||
+	     (!res.written && !res.unchanged && !res.removed && !res.errors))) {
 		/* nothing was done: an error */
 		r = err;
 		goto done;
@@ -780,7 +790,8 @@ static int utf8_prefix(const unsigned char *s, size_t *n)
 
 static char *base64(const unsigned char *s, size_t n, size_t *out_len)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t len = (n + 2) / 3 * 4, j = 0;
 	char *out = sdf_malloc(len + 1);
 
@@ -804,7 +815,7 @@ static char *base64(const unsigned char *s, size_t n, size_t *out_len)
 
 /* The blob at path in tree (a tree id): its id. */
 static int blob_at(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
-		   const char *tree_hex, const char *path)
+                   const char *tree_hex, const char *path)
 {
 	git_repository *repo = NULL;
 	git_tree *tree = NULL;
@@ -815,8 +826,8 @@ static int blob_at(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 	if (path[0] == '/' || strstr(path, "//") ||
 	    path[strlen(path) - 1] == '/')
 		return bad("'path' must be relative to the worktree's top, "
-			   "such as \"src/main.c\"; not '%.200s'%s",
-			   path, "");
+		           "such as \"src/main.c\"; not '%.200s'%s",
+		           path, "");
 	/*
 	 * The store has no path lookup (snapshot/ would be its place); read
 	 * the tree through a repository handle of our own.
@@ -826,21 +837,20 @@ static int blob_at(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 	    (err = git_tree_lookup(&tree, repo, &id)) < 0) {
 		const git_error *ge = git_error_last();
 		err = sdf_error_set(err == GIT_ENOTFOUND ? SDF_ENOTFOUND
-							 : SDF_ERROR,
-				    "cannot read tree %s: %s", tree_hex,
-				    ge ? ge->message : "unknown error");
+		                                         : SDF_ERROR,
+		                    "cannot read tree %s: %s", tree_hex,
+		                    ge ? ge->message : "unknown error");
 		goto done;
 	}
 	if ((err = git_tree_entry_bypath(&e, tree, path)) < 0) {
 		err = sdf_error_set(SDF_ENOTFOUND, "no '%s' in tree %s", path,
-				    tree_hex);
+		                    tree_hex);
 		goto done;
 	}
 	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
-		err = sdf_error_set(SDF_EINVAL,
-				    "'%s' is a %s in tree %s, not a file", path,
-				    git_object_type2string(git_tree_entry_type(e)),
-				    tree_hex);
+		err = sdf_error_set(
+		    SDF_EINVAL, "'%s' is a %s in tree %s, not a file", path,
+		    git_object_type2string(git_tree_entry_type(e)), tree_hex);
 		goto done;
 	}
 	git_oid_tostr(out, SDF_OID_HEXSZ + 1, git_tree_entry_id(e));
@@ -854,9 +864,9 @@ done:
 
 static int m_file(json_t **result, daemon_call *call)
 {
-	static const char *const keys[] = {"worktree", "store", "git_dir",
-					   "tree", "path", "oid", "offset",
-					   "length", "encoding", NULL};
+	static const char *const keys[] = {
+	    "worktree", "store",  "git_dir", "tree",     "path",
+	    "oid",      "offset", "length",  "encoding", NULL};
 	sdf_store *st = NULL;
 	sdf_blob_reader *rd = NULL;
 	const char *spec, *path, *oid_param, *enc;
@@ -878,17 +888,18 @@ static int m_file(json_t **result, daemon_call *call)
 		return r;
 	if (!oid_param == !(spec && path) || (oid_param && (spec || path)))
 		return bad("give 'tree' and 'path', or 'oid' (a blob id from "
-			   "a diff)%s%s",
-			   "", "");
+		           "a diff)%s%s",
+		           "", "");
 	if (length > DAEMON_FILE_SLICE_MAX)
 		return bad("'length' is at most 1048576 bytes a call; page "
-			   "through with 'offset'%s%s",
-			   "", "");
+		           "through with 'offset'%s%s",
+		           "", "");
 	if (enc && strcmp(enc, "auto") && strcmp(enc, "utf8") &&
 	    strcmp(enc, "base64"))
-		return bad("'encoding' is \"auto\", \"utf8\" or \"base64\", not "
-			   "'%.16s'%s",
-			   enc, "");
+		return bad(
+		    "'encoding' is \"auto\", \"utf8\" or \"base64\", not "
+		    "'%.16s'%s",
+		    enc, "");
 	if ((r = open_store(&st, call, 0, 1)) < 0)
 		goto done;
 	if (oid_param) {
@@ -900,7 +911,7 @@ static int m_file(json_t **result, daemon_call *call)
 		}
 		memcpy(oid, oid_param, sizeof(oid));
 	} else if ((r = sdf_store_resolve_tree(tree, st, spec)) < 0 ||
-		   (r = blob_at(oid, st, tree, path)) < 0) {
+	           (r = blob_at(oid, st, tree, path)) < 0) {
 		goto done;
 	}
 	if ((r = sdf_store_lock(st, 0)) < 0)
@@ -933,7 +944,7 @@ static int m_file(json_t **result, daemon_call *call)
 	}
 	while (got < length) {
 		if ((r = sdf_blob_reader_read(&n, rd, buf + got,
-					      (size_t)length - got)) < 0)
+		                              (size_t)length - got)) < 0)
 			goto done;
 		if (!n)
 			break;
@@ -945,11 +956,11 @@ static int m_file(json_t **result, daemon_call *call)
 	       (n > 0 || got == 0);
 	if (enc && !strcmp(enc, "utf8") && !text) {
 		r = sdf_error_set(SDF_EINVAL,
-				  "bytes %llu..%llu of '%s' are not UTF-8 "
-				  "text; ask for encoding \"base64\"",
-				  (unsigned long long)offset,
-				  (unsigned long long)(offset + got),
-				  path ? path : oid);
+		                  "bytes %llu..%llu of '%s' are not UTF-8 "
+		                  "text; ask for encoding \"base64\"",
+		                  (unsigned long long)offset,
+		                  (unsigned long long)(offset + got),
+		                  path ? path : oid);
 		goto done;
 	}
 	if (!text)
@@ -984,15 +995,15 @@ done:
 /* ---- the table ---- */
 
 static const daemon_method methods[] = {
-	{"service.ping", NULL, m_ping, 1},
-	{"service.stats", NULL, m_stats, 1},
-	{"snapshot.track", est_track, m_track, 0},
-	{"snapshot.log", est_small, m_log, 0},
-	{"snapshot.diff", est_diff, m_diff, 0},
-	{"snapshot.patch", est_patch, m_patch, 0},
-	{"snapshot.restore", est_track, m_restore, 0},
-	{"snapshot.revert", est_track, m_revert, 0},
-	{"snapshot.file", est_file, m_file, 0},
+    {"service.ping", NULL, m_ping, 1},
+    {"service.stats", NULL, m_stats, 1},
+    {"snapshot.track", est_track, m_track, 0},
+    {"snapshot.log", est_small, m_log, 0},
+    {"snapshot.diff", est_diff, m_diff, 0},
+    {"snapshot.patch", est_patch, m_patch, 0},
+    {"snapshot.restore", est_track, m_restore, 0},
+    {"snapshot.revert", est_track, m_revert, 0},
+    {"snapshot.file", est_file, m_file, 0},
 };
 
 const daemon_method *daemon_method_find(const char *name)

@@ -52,7 +52,7 @@ struct job {
 	struct job *next;
 	struct conn *c;
 	const daemon_method *m;
-	sdf_rpc_request req; /* when m is set */
+	sdf_rpc_request req;  /* when m is set */
 	sdf_rpc_failure fail; /* when m is NULL: the error to send */
 	int close_after;
 	int64_t started_ms;
@@ -62,13 +62,13 @@ struct conn {
 	int fd;
 	uint64_t serial;
 	sdf_rpc_framer in;
-	int busy;	       /* a worker owns the job (poll thread's view) */
-	int eof;	       /* nothing more will be read */
-	int close_now;	       /* drop when the job is done */
-	int64_t last_ms;       /* last activity, for the idle timeout */
-	atomic_int hangup;     /* the client hung up while busy */
-	atomic_int dead;       /* a write failed or timed out */
-	struct job job;	       /* the one request in flight */
+	int busy;          /* a worker owns the job (poll thread's view) */
+	int eof;           /* nothing more will be read */
+	int close_now;     /* drop when the job is done */
+	int64_t last_ms;   /* last activity, for the idle timeout */
+	atomic_int hangup; /* the client hung up while busy */
+	atomic_int dead;   /* a write failed or timed out */
+	struct job job;    /* the one request in flight */
 	struct conn *next_done;
 };
 
@@ -151,8 +151,8 @@ static int send_all(struct conn *c, const char *buf, size_t len)
 			continue;
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			log_debug("connection %llu: %s",
-				  (unsigned long long)c->serial,
-				  strerror(errno));
+			          (unsigned long long)c->serial,
+			          strerror(errno));
 			atomic_store(&c->dead, 1);
 			return SDF_ECANCELED;
 		}
@@ -160,8 +160,8 @@ static int send_all(struct conn *c, const char *buf, size_t len)
 			limit = 2000;
 		if (waited >= limit) {
 			log_warn("connection %llu: the client stopped reading "
-				 "for %d ms; dropping it",
-				 (unsigned long long)c->serial, limit);
+			         "for %d ms; dropping it",
+			         (unsigned long long)c->serial, limit);
 			atomic_store(&c->dead, 1);
 			return SDF_ECANCELED;
 		}
@@ -184,7 +184,7 @@ static int send_all(struct conn *c, const char *buf, size_t len)
 
 /* Sends the error of an SDF code (or a JSON-RPC code when rpc_code). */
 static void send_error(struct conn *c, json_t *id, int rpc_code,
-		       const char *message, int sdf_code)
+                       const char *message, int sdf_code)
 {
 	char fallback[STATIC_LINE];
 	size_t len = 0;
@@ -200,10 +200,9 @@ static void send_error(struct conn *c, json_t *id, int rpc_code,
 		return;
 	}
 	/* out of budget: say so without allocating */
-	len = sdf_rpc_error_line_static(fallback, sizeof(fallback), id,
-					rpc_code ? rpc_code
-						 : sdf_rpc_code(sdf_code),
-					message);
+	len = sdf_rpc_error_line_static(
+	    fallback, sizeof(fallback), id,
+	    rpc_code ? rpc_code : sdf_rpc_code(sdf_code), message);
 	if (len)
 		send_all(c, fallback, len);
 }
@@ -222,17 +221,17 @@ int daemon_notify(daemon_call *call, const char *method, json_t *params)
 	if (daemon_canceled(call)) {
 		json_decref(params);
 		return sdf_error_set(SDF_ECANCELED,
-				     "the client hung up or stopped reading");
+		                     "the client hung up or stopped reading");
 	}
 	if (!(line = sdf_rpc_notification_line(&len, method, params)))
 		return sdf_error_set(SDF_EBUDGET,
-				     "over the memory budget while encoding a "
-				     "notification");
+		                     "over the memory budget while encoding a "
+		                     "notification");
 	err = send_all(c, line, len);
 	sdf_free(line);
 	if (err < 0)
 		return sdf_error_set(SDF_ECANCELED,
-				     "the client hung up or stopped reading");
+		                     "the client hung up or stopped reading");
 	return 0;
 }
 
@@ -261,18 +260,18 @@ static int admit(size_t *bytes, daemon_call *call)
 		if (!counted++)
 			atomic_fetch_add(&srv.waits, 1);
 		if (daemon_canceled(call)) {
-			err = sdf_error_set(SDF_ECANCELED,
-					    "canceled while waiting for memory");
+			err = sdf_error_set(
+			    SDF_ECANCELED, "canceled while waiting for memory");
 			break;
 		}
 		if (left <= 0) {
 			err = sdf_error_set(
-				SDF_EBUSY,
-				"busy: %zu of %zu budget bytes are reserved by "
-				"running requests and this one needs %zu (waited "
-				"%d ms)",
-				srv.reserved, srv.capacity, *bytes,
-				srv.cfg->admit_timeout_ms);
+			    SDF_EBUSY,
+			    "busy: %zu of %zu budget bytes are reserved by "
+			    "running requests and this one needs %zu (waited "
+			    "%d ms)",
+			    srv.reserved, srv.capacity, *bytes,
+			    srv.cfg->admit_timeout_ms);
 			break;
 		}
 		if (left > POLL_SLICE_MS)
@@ -308,24 +307,23 @@ json_t *daemon_server_stats(void)
 	reserved = srv.reserved;
 	pthread_mutex_unlock(&srv.adm_mu);
 	return json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-		"s:I, s:I, s:I, s:I}",
-		"memory_limit", (json_int_t)sdf_alloc_limit(), "live_bytes",
-		(json_int_t)sdf_alloc_live(), "peak_bytes",
-		(json_int_t)sdf_alloc_peak(), "admission_capacity",
-		(json_int_t)srv.capacity, "reserved_bytes",
-		(json_int_t)reserved, "requests",
-		(json_int_t)atomic_load(&srv.requests), "errors",
-		(json_int_t)atomic_load(&srv.errors), "busy",
-		(json_int_t)atomic_load(&srv.busy_replies), "waits",
-		(json_int_t)atomic_load(&srv.waits), "canceled",
-		(json_int_t)atomic_load(&srv.canceled), "in_flight",
-		(json_int_t)atomic_load(&srv.inflight), "connections",
-		(json_int_t)atomic_load(&srv.nconns), "connections_total",
-		(json_int_t)atomic_load(&srv.connections_total),
-		"connections_refused", (json_int_t)atomic_load(&srv.refused),
-		"workers", (json_int_t)srv.cfg->workers, "uptime_ms",
-		(json_int_t)(now_ms() - srv.started_ms));
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:I}",
+	    "memory_limit", (json_int_t)sdf_alloc_limit(), "live_bytes",
+	    (json_int_t)sdf_alloc_live(), "peak_bytes",
+	    (json_int_t)sdf_alloc_peak(), "admission_capacity",
+	    (json_int_t)srv.capacity, "reserved_bytes", (json_int_t)reserved,
+	    "requests", (json_int_t)atomic_load(&srv.requests), "errors",
+	    (json_int_t)atomic_load(&srv.errors), "busy",
+	    (json_int_t)atomic_load(&srv.busy_replies), "waits",
+	    (json_int_t)atomic_load(&srv.waits), "canceled",
+	    (json_int_t)atomic_load(&srv.canceled), "in_flight",
+	    (json_int_t)atomic_load(&srv.inflight), "connections",
+	    (json_int_t)atomic_load(&srv.nconns), "connections_total",
+	    (json_int_t)atomic_load(&srv.connections_total),
+	    "connections_refused", (json_int_t)atomic_load(&srv.refused),
+	    "workers", (json_int_t)srv.cfg->workers, "uptime_ms",
+	    (json_int_t)(now_ms() - srv.started_ms));
 }
 
 /* ---- running a job (worker threads) ---- */
@@ -373,14 +371,14 @@ static void run_job(struct job *j)
 	}
 	if (!(line = sdf_rpc_result_line(&len, call.id, result))) {
 		rc = sdf_error_set(SDF_EBUDGET, "over the memory budget while "
-						"encoding the result");
+		                                "encoding the result");
 		goto fail;
 	}
 	send_all(c, line, len);
 	sdf_free(line);
 	log_debug("connection %llu: %s done in %lld ms",
-		  (unsigned long long)c->serial, j->m->name,
-		  (long long)(now_ms() - j->started_ms));
+	          (unsigned long long)c->serial, j->m->name,
+	          (long long)(now_ms() - j->started_ms));
 	return;
 fail:
 	atomic_fetch_add(&srv.errors, 1);
@@ -389,12 +387,12 @@ fail:
 	if (rc == SDF_ECANCELED)
 		atomic_fetch_add(&srv.canceled, 1);
 	log_info("connection %llu: %s failed: %s",
-		 (unsigned long long)c->serial, j->m->name, sdf_error_last());
+	         (unsigned long long)c->serial, j->m->name, sdf_error_last());
 	if (!call.id || atomic_load(&c->dead))
 		return;
 	if (rc == DAEMON_EPARAMS)
 		send_error(c, call.id, SDF_RPC_INVALID_PARAMS, sdf_error_last(),
-			   0);
+		           0);
 	else
 		send_error(c, call.id, 0, sdf_error_last(), rc);
 }
@@ -475,7 +473,7 @@ static void enqueue(struct conn *c, int light)
 
 /* Queues the answer to a request that cannot be run. */
 static void enqueue_failure(struct conn *c, int code, json_t *id,
-			    const char *message)
+                            const char *message)
 {
 	struct job *j = &c->job;
 
@@ -501,15 +499,15 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 
 	memset(j, 0, sizeof(*j));
 	if (sdf_rpc_request_parse(&j->req, &j->fail, line, len,
-				  srv.cfg->max_depth) < 0) {
+	                          srv.cfg->max_depth) < 0) {
 		enqueue(c, 1); /* j->m == NULL: answer j->fail */
 		return;
 	}
 	if (!(j->m = daemon_method_find(j->req.method))) {
 		snprintf(msg, sizeof(msg),
-			 "method not found: '%.100s' (see docs/protocol.md "
-			 "for the methods)",
-			 j->req.method);
+		         "method not found: '%.100s' (see docs/protocol.md "
+		         "for the methods)",
+		         j->req.method);
 		json_t *id = j->req.id;
 		if (id)
 			json_incref(id);
@@ -556,7 +554,7 @@ static void serve_input(struct conn *c)
 				n = recv(c->fd, dst, room, MSG_DONTWAIT);
 				if (n > 0) {
 					sdf_rpc_framer_commit(&c->in,
-							      (size_t)n);
+					                      (size_t)n);
 					continue;
 				}
 				if (n == 0) {
@@ -577,17 +575,18 @@ static void serve_input(struct conn *c)
 		c->close_now = 1;
 		if (r == SDF_ETOOBIG) {
 			snprintf(msg, sizeof(msg),
-				 "request line over %zu bytes; the connection "
-				 "is closed (snapdiffd --max-request-bytes)",
-				 srv.cfg->max_line);
+			         "request line over %zu bytes; the connection "
+			         "is closed (snapdiffd --max-request-bytes)",
+			         srv.cfg->max_line);
 			log_warn("connection %llu: %s",
-				 (unsigned long long)c->serial, msg);
+			         (unsigned long long)c->serial, msg);
 			enqueue_failure(c, SDF_RPC_ETOOBIG, NULL, msg);
 		} else {
-			enqueue_failure(c, SDF_RPC_EBUDGET, NULL,
-					"over the memory budget while reading "
-					"the request; the connection is closed; "
-					"retry");
+			enqueue_failure(
+			    c, SDF_RPC_EBUDGET, NULL,
+			    "over the memory budget while reading "
+			    "the request; the connection is closed; "
+			    "retry");
 		}
 		return;
 	}
@@ -613,8 +612,8 @@ static int peer_ok(int fd)
 	}
 	if (cred.uid != getuid()) {
 		log_warn("refused a client of uid %u (pid %d): only uid %u may "
-			 "connect",
-			 (unsigned)cred.uid, (int)cred.pid, (unsigned)getuid());
+		         "connect",
+		         (unsigned)cred.uid, (int)cred.pid, (unsigned)getuid());
 		return 0;
 	}
 	return 1;
@@ -622,7 +621,7 @@ static int peer_ok(int fd)
 
 /* Accepts what is pending. Returns -1 on EMFILE/ENFILE (pause). */
 static int accept_all(int lfd, struct conn **conns, unsigned *n,
-		      uint64_t *serial)
+                      uint64_t *serial)
 {
 	while (*n < srv.cfg->max_connections) {
 		struct conn *c;
@@ -634,7 +633,7 @@ static int accept_all(int lfd, struct conn **conns, unsigned *n,
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
 				log_warn("accept: %s; pausing for %d ms",
-					 strerror(errno), ACCEPT_PAUSE_MS);
+				         strerror(errno), ACCEPT_PAUSE_MS);
 				return -1;
 			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -647,7 +646,8 @@ static int accept_all(int lfd, struct conn **conns, unsigned *n,
 			continue;
 		}
 		if (!(c = sdf_calloc(1, sizeof(*c)))) {
-			log_warn("refused a connection: over the memory budget");
+			log_warn(
+			    "refused a connection: over the memory budget");
 			atomic_fetch_add(&srv.refused, 1);
 			close(fd);
 			continue;
@@ -660,7 +660,7 @@ static int accept_all(int lfd, struct conn **conns, unsigned *n,
 		atomic_fetch_add(&srv.nconns, 1);
 		atomic_fetch_add(&srv.connections_total, 1);
 		log_debug("connection %llu accepted",
-			  (unsigned long long)c->serial);
+		          (unsigned long long)c->serial);
 	}
 	return 0;
 }
@@ -766,7 +766,8 @@ int daemon_server_run(const daemon_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	for (unsigned i = 0; i <= cfg->workers; i++) {
 		void *light = i == cfg->workers ? (void *)1 : NULL;
-		if (pthread_create(&threads[i], NULL, worker_main, light) != 0) {
+		if (pthread_create(&threads[i], NULL, worker_main, light) !=
+		    0) {
 			log_error("cannot start a worker thread");
 			break;
 		}
@@ -781,9 +782,9 @@ int daemon_server_run(const daemon_config *cfg)
 		goto join;
 	}
 	log_info("snapdiffd %s: %u workers, memory limit %zu bytes (%zu for "
-		 "requests), at most %u connections",
-		 SDF_VERSION, cfg->workers, cfg->memory_limit, srv.capacity,
-		 cfg->max_connections);
+	         "requests), at most %u connections",
+	         SDF_VERSION, cfg->workers, cfg->memory_limit, srv.capacity,
+	         cfg->max_connections);
 
 	for (;;) {
 		int64_t now = now_ms();
@@ -792,7 +793,7 @@ int daemon_server_run(const daemon_config *cfg)
 
 		if (srv.signaled && !atomic_load(&srv.stopping)) {
 			log_info("stopping: no new connections; finishing "
-				 "the requests in flight");
+			         "the requests in flight");
 			atomic_store(&srv.stopping, 1);
 			stop_listening(cfg);
 			pthread_mutex_lock(&srv.adm_mu);
@@ -804,8 +805,8 @@ int daemon_server_run(const daemon_config *cfg)
 		if (atomic_load(&srv.stopping) && !busy)
 			break;
 		accepting = !atomic_load(&srv.stopping) &&
-			    n < cfg->max_connections &&
-			    now >= accept_paused_until;
+		            n < cfg->max_connections &&
+		            now >= accept_paused_until;
 		pfd[k].fd = srv.wake[0];
 		pfd[k++].events = POLLIN;
 		pfd[k].fd = accepting ? cfg->listen_fd : -1;
@@ -816,8 +817,8 @@ int daemon_server_run(const daemon_config *cfg)
 			/* busy: only hang-ups (POLLHUP is always reported) */
 			pfd[k++].events = c->busy || c->eof ? 0 : POLLIN;
 			if (!c->busy) {
-				int64_t left = c->last_ms +
-					       cfg->idle_timeout_ms - now;
+				int64_t left =
+				    c->last_ms + cfg->idle_timeout_ms - now;
 				if (left < timeout)
 					timeout = left < 0 ? 0 : (int)left;
 			}
@@ -839,16 +840,16 @@ int daemon_server_run(const daemon_config *cfg)
 		for (unsigned i = 0; i < n; i++) {
 			struct conn *c = conns[i];
 			short re = i + 2 < (unsigned)k && pfd[i + 2].fd == c->fd
-					   ? pfd[i + 2].revents
-					   : 0;
+			               ? pfd[i + 2].revents
+			               : 0;
 			if (c->busy) {
 				if (re & (POLLHUP | POLLERR)) {
 					if (!atomic_exchange(&c->hangup, 1))
 						log_info("connection %llu: the "
-							 "client hung up; "
-							 "canceling",
-							 (unsigned long long)
-								 c->serial);
+						         "client hung up; "
+						         "canceling",
+						         (unsigned long long)
+						             c->serial);
 				}
 				continue;
 			}
@@ -860,9 +861,9 @@ int daemon_server_run(const daemon_config *cfg)
 			if (!c->busy && !c->close_now &&
 			    now - c->last_ms >= cfg->idle_timeout_ms) {
 				log_info("connection %llu: idle for %d ms; "
-					 "closing",
-					 (unsigned long long)c->serial,
-					 cfg->idle_timeout_ms);
+				         "closing",
+				         (unsigned long long)c->serial,
+				         cfg->idle_timeout_ms);
 				c->close_now = 1;
 			}
 			if (!c->busy &&

@@ -28,31 +28,31 @@
 #define BACKLOG 128
 
 static const char usage_text[] =
-	"usage: snapdiffd [options]\n"
-	"\n"
-	"Serves snapdiff's snapshots and diffs as JSON-RPC 2.0 (one JSON object\n"
-	"per line) on a Unix socket. See docs/protocol.md.\n"
-	"\n"
-	"  --socket PATH            default $XDG_RUNTIME_DIR/snapdiff.sock, else\n"
-	"                           /tmp/snapdiff-$UID/snapdiff.sock\n"
-	"  --memory-limit BYTES     the whole daemon's budget (K, M, G; default "
-	"64M)\n"
-	"  --workers N              threads running requests (default: cores)\n"
-	"  --foreground             stay in the foreground (else detach once\n"
-	"                           the socket is ready)\n"
-	"  --max-connections N      default 64\n"
-	"  --max-request-bytes N    longest request line (default 1M)\n"
-	"  --max-depth N            JSON nesting of a request (default 32)\n"
-	"  --idle-timeout MS        close idle connections (default 600000)\n"
-	"  --write-timeout MS       drop a client that stops reading (default "
-	"30000)\n"
-	"  --busy-timeout MS        how long a request waits for memory before\n"
-	"                           \"busy\" (default 60000)\n"
-	"  --log-level LEVEL        error, warn, info (default) or debug\n"
-	"  --help, --version\n"
-	"\n"
-	"Socket activation: with LISTEN_FDS=1 and LISTEN_PID set to its pid\n"
-	"(systemd), the daemon serves the inherited socket (fd 3).\n";
+    "usage: snapdiffd [options]\n"
+    "\n"
+    "Serves snapdiff's snapshots and diffs as JSON-RPC 2.0 (one JSON object\n"
+    "per line) on a Unix socket. See docs/protocol.md.\n"
+    "\n"
+    "  --socket PATH            default $XDG_RUNTIME_DIR/snapdiff.sock, else\n"
+    "                           /tmp/snapdiff-$UID/snapdiff.sock\n"
+    "  --memory-limit BYTES     the whole daemon's budget (K, M, G; default "
+    "64M)\n"
+    "  --workers N              threads running requests (default: cores)\n"
+    "  --foreground             stay in the foreground (else detach once\n"
+    "                           the socket is ready)\n"
+    "  --max-connections N      default 64\n"
+    "  --max-request-bytes N    longest request line (default 1M)\n"
+    "  --max-depth N            JSON nesting of a request (default 32)\n"
+    "  --idle-timeout MS        close idle connections (default 600000)\n"
+    "  --write-timeout MS       drop a client that stops reading (default "
+    "30000)\n"
+    "  --busy-timeout MS        how long a request waits for memory before\n"
+    "                           \"busy\" (default 60000)\n"
+    "  --log-level LEVEL        error, warn, info (default) or debug\n"
+    "  --help, --version\n"
+    "\n"
+    "Socket activation: with LISTEN_FDS=1 and LISTEN_PID set to its pid\n"
+    "(systemd), the daemon serves the inherited socket (fd 3).\n";
 
 static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -90,7 +90,7 @@ static char *default_socket(void)
 		snprintf(buf, sizeof(buf), "%s/snapdiff.sock", rt);
 	else
 		snprintf(buf, sizeof(buf), "/tmp/snapdiff-%u/snapdiff.sock",
-			 (unsigned)getuid());
+		         (unsigned)getuid());
 	return strdup(buf);
 }
 
@@ -108,8 +108,8 @@ static int check_parent(const char *path)
 	if (!(slash = strrchr(dir, '/')) || slash == dir)
 		return 0;
 	*slash = '\0';
-	if (strncmp(dir, "/tmp/snapdiff-", 14) == 0 &&
-	    mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	if (strncmp(dir, "/tmp/snapdiff-", 14) == 0 && mkdir(dir, 0700) < 0 &&
+	    errno != EEXIST) {
 		log_error("cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
@@ -124,8 +124,8 @@ static int check_parent(const char *path)
 	if (strncmp(dir, "/tmp/snapdiff-", 14) == 0 &&
 	    (st.st_uid != getuid() || (st.st_mode & 077))) {
 		log_error("%s must be a directory of uid %u with mode 0700; "
-			  "remove it or give --socket",
-			  dir, (unsigned)getuid());
+		          "remove it or give --socket",
+		          dir, (unsigned)getuid());
 		return -1;
 	}
 	return 0;
@@ -146,8 +146,8 @@ static int bind_socket(daemon_config *cfg)
 	sa.sun_family = AF_UNIX;
 	if (strlen(cfg->socket_path) >= sizeof(sa.sun_path)) {
 		log_error("socket path too long (%zu bytes, at most %zu): %s",
-			  strlen(cfg->socket_path), sizeof(sa.sun_path) - 1,
-			  cfg->socket_path);
+		          strlen(cfg->socket_path), sizeof(sa.sun_path) - 1,
+		          cfg->socket_path);
 		return -1;
 	}
 	memcpy(sa.sun_path, cfg->socket_path, strlen(cfg->socket_path) + 1);
@@ -158,8 +158,8 @@ static int bind_socket(daemon_config *cfg)
 
 		if (!S_ISSOCK(st.st_mode)) {
 			log_error("%s exists and is not a socket; not touching "
-				  "it",
-				  cfg->socket_path);
+			          "it",
+			          cfg->socket_path);
 			return -1;
 		}
 		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -171,14 +171,14 @@ static int bind_socket(daemon_config *cfg)
 		close(probe);
 		if (r == 0) {
 			log_error("another snapdiffd is serving %s; stop it "
-				  "first or give another --socket",
-				  cfg->socket_path);
+			          "first or give another --socket",
+			          cfg->socket_path);
 			return -1;
 		}
 		log_info("replacing the stale socket %s", cfg->socket_path);
 		if (unlink(cfg->socket_path) < 0 && errno != ENOENT) {
 			log_error("cannot remove %s: %s", cfg->socket_path,
-				  strerror(errno));
+			          strerror(errno));
 			return -1;
 		}
 	}
@@ -192,7 +192,7 @@ static int bind_socket(daemon_config *cfg)
 	umask(old);
 	if (r < 0) {
 		log_error("cannot bind %s: %s", cfg->socket_path,
-			  strerror(errno));
+		          strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -294,7 +294,8 @@ int main(int argc, char **argv)
 	cfg.listen_fd = -1;
 
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *a = argv[i],
+		           *val = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			fputs(usage_text, stdout);
@@ -316,41 +317,43 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--memory-limit")) {
 			if (sdf_parse_size(val, &cfg.memory_limit) < 0 ||
 			    cfg.memory_limit < ((size_t)4 << 20))
-				return usage("--memory-limit takes a byte count "
-					     "of at least 4M, such as 64M (not "
-					     "'%s')",
-					     val);
+				return usage(
+				    "--memory-limit takes a byte count "
+				    "of at least 4M, such as 64M (not "
+				    "'%s')",
+				    val);
 		} else if (!strcmp(a, "--workers")) {
 			if (parse_uint(val, 256, &v) < 0 || v < 1)
-				return usage("--workers takes 1 to 256, not '%s'",
-					     val);
+				return usage(
+				    "--workers takes 1 to 256, not '%s'", val);
 			cfg.workers = (unsigned)v;
 		} else if (!strcmp(a, "--max-connections")) {
 			if (parse_uint(val, 4096, &v) < 0 || v < 1)
 				return usage("--max-connections takes 1 to "
-					     "4096, not '%s'",
-					     val);
+				             "4096, not '%s'",
+				             val);
 			cfg.max_connections = (unsigned)v;
 		} else if (!strcmp(a, "--max-request-bytes")) {
 			if (sdf_parse_size(val, &cfg.max_line) < 0 ||
 			    cfg.max_line < 256 ||
 			    cfg.max_line > ((size_t)64 << 20))
 				return usage("--max-request-bytes takes 256 to "
-					     "64M, not '%s'",
-					     val);
+				             "64M, not '%s'",
+				             val);
 		} else if (!strcmp(a, "--max-depth")) {
 			if (parse_uint(val, 1000, &v) < 0 || v < 2)
 				return usage("--max-depth takes 2 to 1000, not "
-					     "'%s'",
-					     val);
+				             "'%s'",
+				             val);
 			cfg.max_depth = (size_t)v;
 		} else if (!strcmp(a, "--idle-timeout") ||
-			   !strcmp(a, "--write-timeout") ||
-			   !strcmp(a, "--busy-timeout")) {
+		           !strcmp(a, "--write-timeout") ||
+		           !strcmp(a, "--busy-timeout")) {
 			if (parse_uint(val, INT_MAX, &v) < 0 || v < 1)
-				return usage("give the timeout in milliseconds, "
-					     "not '%s'",
-					     val);
+				return usage(
+				    "give the timeout in milliseconds, "
+				    "not '%s'",
+				    val);
 			if (a[2] == 'i')
 				cfg.idle_timeout_ms = (int)v;
 			else if (a[2] == 'w')
@@ -359,22 +362,22 @@ int main(int argc, char **argv)
 				cfg.admit_timeout_ms = (int)v;
 		} else if (!strcmp(a, "--log-level")) {
 			static const char *names[] = {"error", "warn", "info",
-						      "debug"};
+			                              "debug"};
 			int level = -1;
 			for (int l = 0; l < 4; l++)
 				if (!strcmp(val, names[l]))
 					level = l;
 			if (level < 0)
 				return usage("--log-level takes error, warn, "
-					     "info or debug, not '%s'",
-					     val);
+				             "info or debug, not '%s'",
+				             val);
 			sdf_log_set_level(level);
 		} else {
 			return usage("unknown option '%s'", a);
 		}
 	}
-	if (!(cfg.socket_path = socket_arg ? strdup(socket_arg)
-					   : default_socket())) {
+	if (!(cfg.socket_path =
+	          socket_arg ? strdup(socket_arg) : default_socket())) {
 		log_error("out of memory");
 		return 1;
 	}
@@ -398,9 +401,9 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto done;
 	}
-	log_info("listening on %s%s", inherited ? "the inherited socket"
-						 : cfg.socket_path,
-		 inherited ? "" : " (mode 0600)");
+	log_info("listening on %s%s",
+	         inherited ? "the inherited socket" : cfg.socket_path,
+	         inherited ? "" : " (mode 0600)");
 	if (!cfg.foreground && detach() < 0) {
 		rc = 1;
 		goto done;

@@ -81,7 +81,7 @@ void dm_start(dm_daemon *d, const char *const *extra)
 		}
 		if (waitpid(d->pid, &d->status, WNOHANG) == d->pid)
 			cr_assert_fail("snapdiffd exited at start: see %s",
-				       d->log);
+			               d->log);
 		usleep(20000);
 	}
 	cr_assert_fail("snapdiffd did not start listening");
@@ -100,7 +100,7 @@ void dm_stop(dm_daemon *d)
 	d->maxrss_kb = ru.ru_maxrss;
 	d->status = st;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "snapdiffd did not exit 0 on SIGTERM (status %d)", st);
+	          "snapdiffd did not exit 0 on SIGTERM (status %d)", st);
 	cr_assert(access(d->sock, F_OK) != 0, "the socket was not removed");
 }
 
@@ -135,7 +135,7 @@ int dm_connect(const dm_daemon *d)
 	int fd = try_connect(d->sock);
 
 	cr_assert(fd >= 0, "cannot connect to %s: %s", d->sock,
-		  strerror(errno));
+	          strerror(errno));
 	dm_adopt(fd);
 	return fd;
 }
@@ -173,12 +173,12 @@ json_t *dm_recv(int fd, int timeout_ms)
 		if (pending[fd].cap - pending[fd].len < 65536) {
 			pending[fd].cap = pending[fd].cap * 2 + 65536;
 			pending[fd].buf =
-				realloc(pending[fd].buf, pending[fd].cap);
+			    realloc(pending[fd].buf, pending[fd].cap);
 		}
-		cr_assert(poll(&p, 1, timeout_ms) > 0,
-			  "no reply within %d ms", timeout_ms);
+		cr_assert(poll(&p, 1, timeout_ms) > 0, "no reply within %d ms",
+		          timeout_ms);
 		n = recv(fd, pending[fd].buf + pending[fd].len,
-			 pending[fd].cap - pending[fd].len, 0);
+		         pending[fd].cap - pending[fd].len, 0);
 		if (n <= 0) {
 			pending[fd].len = 0;
 			return NULL;
@@ -186,47 +186,48 @@ json_t *dm_recv(int fd, int timeout_ms)
 		pending[fd].len += (size_t)n;
 	}
 	v = json_loadb(pending[fd].buf, (size_t)(nl - pending[fd].buf), 0,
-		       &err);
-	cr_assert_not_null(v, "not JSON: %.*s",
-			   (int)((nl - pending[fd].buf) > 300
-					 ? 300
-					 : (nl - pending[fd].buf)),
-			   pending[fd].buf);
+	               &err);
+	cr_assert_not_null(
+	    v, "not JSON: %.*s",
+	    (int)((nl - pending[fd].buf) > 300 ? 300 : (nl - pending[fd].buf)),
+	    pending[fd].buf);
 	pending[fd].len -= (size_t)(nl + 1 - pending[fd].buf);
 	memmove(pending[fd].buf, nl + 1, pending[fd].len);
 	return v;
 }
 
 json_t *dm_call(int fd, int id, const char *method, const char *params,
-		size_t *notes)
+                size_t *notes)
 {
 	char *req;
 	json_t *r;
 
-	cr_assert(asprintf(&req,
-			   "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\"%s%s}",
-			   id, method, params ? ",\"params\":" : "",
-			   params ? params : "") > 0);
+	cr_assert(
+	    asprintf(&req,
+	             "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\"%s%s}",
+	             id, method, params ? ",\"params\":" : "",
+	             params ? params : "") > 0);
 	dm_send(fd, req);
 	free(req);
 	for (;;) {
 		r = dm_recv(fd, 600000);
 		cr_assert_not_null(r, "connection closed waiting for %s",
-				   method);
+		                   method);
 		if (!json_object_get(r, "method"))
 			break;
-		cr_assert_str_eq(json_string_value(json_object_get(r, "method")),
-				 "snapshot.diff.file");
+		cr_assert_str_eq(
+		    json_string_value(json_object_get(r, "method")),
+		    "snapshot.diff.file");
 		cr_assert_eq(json_integer_value(json_object_get(
-				     json_object_get(r, "params"), "id")),
-			     id);
+		                 json_object_get(r, "params"), "id")),
+		             id);
 		if (notes)
 			(*notes)++;
 		json_decref(r);
 	}
 	cr_assert_eq(json_integer_value(json_object_get(r, "id")), id);
 	cr_assert_str_eq(json_string_value(json_object_get(r, "jsonrpc")),
-			 "2.0");
+	                 "2.0");
 	return r;
 }
 
@@ -258,11 +259,11 @@ long long dm_live_bytes(const dm_daemon *d)
 	for (int i = 0; i < 1000; i++) {
 		json_t *s = dm_result(d, "service.stats", NULL);
 		long long live =
-			json_integer_value(json_object_get(s, "live_bytes"));
+		    json_integer_value(json_object_get(s, "live_bytes"));
 		long long inflight =
-			json_integer_value(json_object_get(s, "in_flight"));
+		    json_integer_value(json_object_get(s, "in_flight"));
 		long long conns =
-			json_integer_value(json_object_get(s, "connections"));
+		    json_integer_value(json_object_get(s, "connections"));
 		json_decref(s);
 		if (inflight == 1 && conns == 1)
 			return live;
@@ -281,7 +282,7 @@ void dm_check_healthy(const dm_daemon *d, long long baseline)
 	json_decref(p);
 	live = dm_live_bytes(d);
 	cr_assert(live <= baseline, "live bytes grew: %lld -> %lld", baseline,
-		  live);
+	          live);
 }
 
 void dm_generate(const char *path, int turn, size_t mib)
@@ -299,7 +300,7 @@ void dm_generate(const char *path, int turn, size_t mib)
 		x ^= x >> 7;
 		x ^= x << 17;
 		n = snprintf(line, sizeof(line), "turn %d line %08zu %016llx\n",
-			     turn, i, (unsigned long long)x);
+		             turn, i, (unsigned long long)x);
 		fwrite(line, 1, (size_t)n, f);
 		total += (size_t)n;
 	}

@@ -13,12 +13,12 @@
 #endif
 
 typedef struct {
-	char *dir;	/* scratch directory (removed by dm_stop) */
-	char *sock;	/* dir/d.sock */
-	char *log;	/* dir/daemon.log: the daemon's stderr */
+	char *dir;  /* scratch directory (removed by dm_stop) */
+	char *sock; /* dir/d.sock */
+	char *log;  /* dir/daemon.log: the daemon's stderr */
 	pid_t pid;
 	long maxrss_kb; /* after dm_stop */
-	int status;	/* exit status after dm_stop */
+	int status;     /* exit status after dm_stop */
 } dm_daemon;
 
 /* The built snapdiffd (next to the snapdiff CLI). */
@@ -40,10 +40,9 @@ json_t *dm_recv(int fd, int timeout_ms);
 /* Sends a request (params: a JSON text or NULL) and returns the response,
  * skipping notifications (counted in *notes when not NULL). */
 json_t *dm_call(int fd, int id, const char *method, const char *params,
-		size_t *notes);
+                size_t *notes);
 /* dm_call on a fresh connection: result must be present; returns it. */
-json_t *dm_result(const dm_daemon *d, const char *method,
-		  const char *params);
+json_t *dm_result(const dm_daemon *d, const char *method, const char *params);
 /* The error code of a response (0 when it has a result). */
 int dm_error_code(json_t *resp);
 /* service.stats' live_bytes, once no other request is in flight. */

@@ -35,9 +35,9 @@ static void expect_code(int fd, const char *line, int code)
 
 	cr_assert_not_null(r, "no reply to %s", line);
 	cr_assert_eq(dm_error_code(r), code, "%s -> %s", line,
-		     json_dumps(r, JSON_COMPACT));
-	cr_assert_not_null(json_string_value(json_object_get(
-		json_object_get(r, "error"), "message")));
+	             json_dumps(r, JSON_COMPACT));
+	cr_assert_not_null(json_string_value(
+	    json_object_get(json_object_get(r, "error"), "message")));
 	json_decref(r);
 }
 
@@ -55,35 +55,38 @@ Test(limits, malformed_requests)
 	expect_code(fd, "{bad", -32700);
 	expect_code(fd, "\"just a string\"", -32600);
 	expect_code(fd, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\"}]",
-		    -32600);
+	            -32600);
 	expect_code(fd, "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"x\"}",
-		    -32600);
+	            -32600);
 	expect_code(fd, "{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"x\"}",
-		    -32600);
+	            -32600);
 	expect_code(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}", -32600);
 	expect_code(fd,
-		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":"
-		    "\"service.ping\"}",
-		    -32700);
+	            "{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":"
+	            "\"service.ping\"}",
+	            -32700);
 	expect_code(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"nope\"}",
-		    -32601);
+	            -32601);
 	expect_code(fd,
-		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"service.ping\","
-		    "\"params\":[1]}",
-		    -32602);
-	expect_code(fd,
-		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.diff\","
-		    "\"params\":{\"from\":5}}",
-		    -32602);
-	expect_code(fd,
-		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.diff\","
-		    "\"params\":{\"from\":\"a\",\"store\":\"relative/dir\"}}",
-		    -32602);
-	expect_code(fd,
-		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.file\","
-		    "\"params\":{\"store\":\"/x\",\"oid\":\"00\",\"length\":"
-		    "99999999}}",
-		    -32602);
+	            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"service.ping\","
+	            "\"params\":[1]}",
+	            -32602);
+	expect_code(
+	    fd,
+	    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.diff\","
+	    "\"params\":{\"from\":5}}",
+	    -32602);
+	expect_code(
+	    fd,
+	    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.diff\","
+	    "\"params\":{\"from\":\"a\",\"store\":\"relative/dir\"}}",
+	    -32602);
+	expect_code(
+	    fd,
+	    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.file\","
+	    "\"params\":{\"store\":\"/x\",\"oid\":\"00\",\"length\":"
+	    "99999999}}",
+	    -32602);
 	/* nesting deeper than 32: refused before parsing */
 	memset(deep, '[', 200);
 	memset(deep + 200, ']', 200);
@@ -94,7 +97,7 @@ Test(limits, malformed_requests)
 	dm_send(fd, "");
 	dm_send(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"service.ping\"}");
 	r = send_recv(fd, "{\"jsonrpc\":\"2.0\",\"id\":\"p\",\"method\":"
-			  "\"service.ping\"}\r");
+	                  "\"service.ping\"}\r");
 	cr_assert_str_eq(json_string_value(json_object_get(r, "id")), "p");
 	json_decref(r);
 	close(fd);
@@ -144,20 +147,20 @@ Test(limits, line_over_the_cap)
 static void many_files(const dm_daemon *d, int n, char from[41], char to[41])
 {
 	char *wt = tu_path(d->dir, "wt"), *store = tu_path(d->dir, "store");
-	char *argv[] = {SDF_CLI, "track", "--worktree", wt, "--store", store,
-			NULL};
+	char *argv[] = {SDF_CLI,   "track", "--worktree", wt,
+	                "--store", store,   NULL};
 	char rel[64], body[2048];
 	tu_result r;
 
 	for (int turn = 1; turn <= 2; turn++) {
 		for (int i = 0; i < n; i++) {
 			size_t len = 0;
-			snprintf(rel, sizeof(rel), "d%02d/f%05d.txt", i % 50, i);
+			snprintf(rel, sizeof(rel), "d%02d/f%05d.txt", i % 50,
+			         i);
 			for (int l = 0; l < 40; l++)
-				len += (size_t)snprintf(body + len,
-							sizeof(body) - len,
-							"line %d of %d, turn %d\n",
-							l, i, turn);
+				len += (size_t)snprintf(
+				    body + len, sizeof(body) - len,
+				    "line %d of %d, turn %d\n", l, i, turn);
 			tu_write(wt, rel, body, len, 0644);
 		}
 		tu_run(&r, NULL, argv);
@@ -177,22 +180,22 @@ static void warm_up(const dm_daemon *d, const char *from, const char *to)
 	char params[512];
 
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s/store\",\"from\":\"%s\",\"to\":\"%s\","
-		 "\"max_files\":1,\"stream\":false}",
-		 d->dir, from, to);
+	         "{\"store\":\"%s/store\",\"from\":\"%s\",\"to\":\"%s\","
+	         "\"max_files\":1,\"stream\":false}",
+	         d->dir, from, to);
 	json_decref(dm_result(d, "snapshot.diff", params));
 }
 
-static char *diff_request(const dm_daemon *d, const char *from,
-			  const char *to)
+static char *diff_request(const dm_daemon *d, const char *from, const char *to)
 {
 	char *req;
 
-	cr_assert(asprintf(&req,
-			   "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
-			   "\"snapshot.diff\",\"params\":{\"store\":\"%s/store\","
-			   "\"from\":\"%s\",\"to\":\"%s\"}}",
-			   d->dir, from, to) > 0);
+	cr_assert(
+	    asprintf(&req,
+	             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	             "\"snapshot.diff\",\"params\":{\"store\":\"%s/store\","
+	             "\"from\":\"%s\",\"to\":\"%s\"}}",
+	             d->dir, from, to) > 0);
 	return req;
 }
 
@@ -283,9 +286,10 @@ Test(limits, client_that_hangs_up_mid_stream)
 	{
 		char params[512];
 		size_t notes = 0;
-		snprintf(params, sizeof(params),
-			 "{\"store\":\"%s/store\",\"from\":\"%s\",\"to\":\"%s\"}",
-			 d.dir, from, to);
+		snprintf(
+		    params, sizeof(params),
+		    "{\"store\":\"%s/store\",\"from\":\"%s\",\"to\":\"%s\"}",
+		    d.dir, from, to);
 		r = dm_call(fd, 9, "snapshot.diff", params, &notes);
 		cr_assert_eq(notes, 600);
 		cr_assert_eq(dm_error_code(r), 0);
@@ -299,8 +303,8 @@ Test(limits, client_that_hangs_up_mid_stream)
 
 Test(limits, idle_and_surplus_connections)
 {
-	const char *args[] = {"--idle-timeout", "300", "--max-connections",
-			      "2", NULL};
+	const char *args[] = {"--idle-timeout", "300", "--max-connections", "2",
+	                      NULL};
 	dm_daemon d;
 	int a, b, c;
 	json_t *r;
@@ -318,7 +322,8 @@ Test(limits, idle_and_surplus_connections)
 	r = dm_call(b, 1, "service.ping", NULL, NULL);
 	json_decref(r);
 	c = dm_connect(&d);
-	dm_send(c, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"service.ping\"}");
+	dm_send(c,
+	        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"service.ping\"}");
 	{
 		struct pollfd p = {c, POLLIN, 0};
 		cr_assert_eq(poll(&p, 1, 100), 0, "served a third connection");
@@ -423,7 +428,7 @@ Test(limits, other_users_are_refused)
 
 	if (getuid() != 0 || access("/usr/bin/python3", X_OK) != 0)
 		cr_skip_test("needs root (to connect as another uid) and "
-			     "/usr/bin/python3");
+		             "/usr/bin/python3");
 	dm_start(&d, NULL);
 	chmod(d.dir, 0755);
 	chmod(d.sock, 0666);
@@ -431,25 +436,25 @@ Test(limits, other_users_are_refused)
 	if (pid == 0) {
 		/* exec at once: nothing of this process image lingers */
 		static const char script[] =
-			"import socket,sys\n"
-			"s=socket.socket(socket.AF_UNIX)\n"
-			"s.connect(sys.argv[1])\n"
-			"try:\n"
-			"    s.sendall(b'{\"jsonrpc\":\"2.0\",\"id\":1,"
-			"\"method\":\"service.ping\"}\\n')\n"
-			"    got=s.recv(256)\n"
-			"except (BrokenPipeError, ConnectionResetError):\n"
-			"    got=b''\n"
-			"sys.exit(0 if got==b'' else 12)\n";
+		    "import socket,sys\n"
+		    "s=socket.socket(socket.AF_UNIX)\n"
+		    "s.connect(sys.argv[1])\n"
+		    "try:\n"
+		    "    s.sendall(b'{\"jsonrpc\":\"2.0\",\"id\":1,"
+		    "\"method\":\"service.ping\"}\\n')\n"
+		    "    got=s.recv(256)\n"
+		    "except (BrokenPipeError, ConnectionResetError):\n"
+		    "    got=b''\n"
+		    "sys.exit(0 if got==b'' else 12)\n";
 		if (setgid(65534) < 0 || setuid(65534) < 0)
 			_exit(10);
 		execl("/usr/bin/python3", "python3", "-c", script, d.sock,
-		       (char *)NULL);
+		      (char *)NULL);
 		_exit(11);
 	}
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "child status %d", WEXITSTATUS(status));
+	          "child status %d", WEXITSTATUS(status));
 	cr_assert_geq(stat_of(&d, "connections_refused"), 1);
 	dm_stop(&d);
 	dm_dispose(&d);

@@ -30,8 +30,8 @@ struct pair {
 static void make_pair(struct pair *p, const char *dir)
 {
 	char *wt = tu_path(dir, "wt"), *big;
-	char *argv[] = {SDF_CLI, "track", "--worktree", wt, "--store", NULL,
-			NULL};
+	char *argv[] = {SDF_CLI,   "track", "--worktree", wt,
+	                "--store", NULL,    NULL};
 	tu_result r;
 
 	p->store = tu_path(dir, "store");
@@ -49,15 +49,17 @@ static void make_pair(struct pair *p, const char *dir)
 		tu_result_dispose(&r);
 	}
 	{
-		char *dargv[] = {SDF_CLI, "diff",	"--store", p->store,
-				 p->from, p->to, "--json", NULL};
+		char *dargv[] = {SDF_CLI, "diff", "--store", p->store,
+		                 p->from, p->to,  "--json",  NULL};
 		json_t *v, *t;
 		tu_run(&r, NULL, dargv);
 		cr_assert_eq(r.status, 0, "%s", r.err);
 		v = json_loads(r.out, 0, NULL);
 		t = json_object_get(v, "totals");
-		p->additions = json_integer_value(json_object_get(t, "additions"));
-		p->deletions = json_integer_value(json_object_get(t, "deletions"));
+		p->additions =
+		    json_integer_value(json_object_get(t, "additions"));
+		p->deletions =
+		    json_integer_value(json_object_get(t, "deletions"));
 		cr_assert_gt(p->additions, 1000000);
 		json_decref(v);
 		tu_result_dispose(&r);
@@ -87,9 +89,9 @@ static void *run_client(void *arg)
 	json_t *r, *t;
 
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
-		 "\"cache\":false}",
-		 c->p->store, c->p->from, c->p->to);
+	         "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+	         "\"cache\":false}",
+	         c->p->store, c->p->from, c->p->to);
 	r = dm_call(fd, 1, "snapshot.diff", params, &c->notes);
 	c->code = dm_error_code(r);
 	t = json_object_get(json_object_get(r, "result"), "totals");
@@ -101,14 +103,15 @@ static void *run_client(void *arg)
 }
 
 static void run_clients(const dm_daemon *d, const struct pair *p,
-			struct client *c, int n)
+                        struct client *c, int n)
 {
 	pthread_t th[CLIENTS];
 
 	for (int i = 0; i < n; i++) {
 		c[i].d = d;
 		c[i].p = p;
-		cr_assert_eq(pthread_create(&th[i], NULL, run_client, &c[i]), 0);
+		cr_assert_eq(pthread_create(&th[i], NULL, run_client, &c[i]),
+		             0);
 	}
 	for (int i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
@@ -135,7 +138,7 @@ Test(load, eight_clients_under_the_default_budget)
 	run_clients(&d, &p, c, CLIENTS);
 	for (int i = 0; i < CLIENTS; i++) {
 		cr_assert_eq(c[i].code, 0, "client %d got error %d", i,
-			     c[i].code);
+		             c[i].code);
 		cr_assert_eq(c[i].notes, 1);
 		cr_assert_eq(c[i].additions, p.additions);
 		cr_assert_eq(c[i].deletions, p.deletions);
@@ -148,12 +151,12 @@ Test(load, eight_clients_under_the_default_budget)
 	dm_check_healthy(&d, baseline);
 	dm_stop(&d);
 	fprintf(stderr,
-		"load: %d clients diffing %d MiB: daemon peak %lld bytes "
-		"counted, %ld KiB RSS\n",
-		CLIENTS, BIG_MIB, peak, d.maxrss_kb);
+	        "load: %d clients diffing %d MiB: daemon peak %lld bytes "
+	        "counted, %ld KiB RSS\n",
+	        CLIENTS, BIG_MIB, peak, d.maxrss_kb);
 	if (CHECK_RSS)
-		cr_assert_leq(d.maxrss_kb, 64 * 1024,
-			      "daemon peak RSS %ld KiB", d.maxrss_kb);
+		cr_assert_leq(d.maxrss_kb, 64 * 1024, "daemon peak RSS %ld KiB",
+		              d.maxrss_kb);
 	pair_dispose(&p);
 	dm_dispose(&d);
 }
@@ -161,8 +164,13 @@ Test(load, eight_clients_under_the_default_budget)
 Test(load, busy_when_the_budget_is_taken)
 {
 	/* room for one diff at a time, and a short wait */
-	const char *args[] = {"--memory-limit", "24M", "--busy-timeout", "100",
-			      "--workers", "2", NULL};
+	const char *args[] = {"--memory-limit",
+	                      "24M",
+	                      "--busy-timeout",
+	                      "100",
+	                      "--workers",
+	                      "2",
+	                      NULL};
 	dm_daemon d;
 	struct pair p;
 	struct client c[2];
@@ -186,8 +194,9 @@ Test(load, busy_when_the_budget_is_taken)
 	{
 		json_t *s = dm_result(&d, "service.stats", NULL);
 		cr_assert_eq(json_integer_value(json_object_get(s, "busy")), 1);
-		cr_assert_leq(json_integer_value(json_object_get(s, "peak_bytes")),
-			      24 << 20);
+		cr_assert_leq(
+		    json_integer_value(json_object_get(s, "peak_bytes")),
+		    24 << 20);
 		json_decref(s);
 	}
 	dm_stop(&d);
@@ -211,10 +220,10 @@ Test(load, over_budget_is_an_error_not_a_crash)
 	run_clients(&d, &p, &c, 1);
 	/* the line engine's work alone is over 4 MiB */
 	cr_assert(c.code == -32001 || (c.code == 0 && c.additions > 0),
-		  "code %d", c.code);
+	          "code %d", c.code);
 	s = dm_result(&d, "service.stats", NULL);
 	cr_assert_leq(json_integer_value(json_object_get(s, "peak_bytes")),
-		      4 << 20);
+	              4 << 20);
 	json_decref(s);
 	/* one-time state of libgit2 aside, nothing is kept */
 	cr_assert_leq(dm_live_bytes(&d), baseline + 4096);
@@ -236,10 +245,10 @@ Test(load, sigterm_with_work_in_flight)
 	make_pair(&p, d.dir);
 	fd = dm_connect(&d);
 	snprintf(params, sizeof(params),
-		 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.diff\","
-		 "\"params\":{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
-		 "\"cache\":false}}",
-		 p.store, p.from, p.to);
+	         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.diff\","
+	         "\"params\":{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+	         "\"cache\":false}}",
+	         p.store, p.from, p.to);
 	dm_send(fd, params);
 	/* the first file's notification says the work has started */
 	r = dm_recv(fd, 600000);
@@ -251,7 +260,7 @@ Test(load, sigterm_with_work_in_flight)
 		json_decref(r);
 	if (r) {
 		cr_assert(dm_error_code(r) == 0 || dm_error_code(r) == -32012,
-			  "code %d", dm_error_code(r));
+		          "code %d", dm_error_code(r));
 		json_decref(r);
 	}
 	close(fd);

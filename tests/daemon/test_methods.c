@@ -39,9 +39,9 @@ static json_t *track(const char *label)
 	char params[8192];
 
 	snprintf(params, sizeof(params),
-		 "{\"worktree\":\"%s\",\"store\":\"%s\"%s%s%s}", wt, store,
-		 label ? ",\"label\":\"" : "", label ? label : "",
-		 label ? "\"" : "");
+	         "{\"worktree\":\"%s\",\"store\":\"%s\"%s%s%s}", wt, store,
+	         label ? ",\"label\":\"" : "", label ? label : "",
+	         label ? "\"" : "");
 	return dm_result(&d, "snapshot.track", params);
 }
 
@@ -54,13 +54,17 @@ static const char *str(json_t *o, const char *key)
 }
 
 /* The CLI's `diff --json` output for the same store and trees. */
-static json_t *cli_diff(const char *from, const char *to,
-			const char *format)
+static json_t *cli_diff(const char *from, const char *to, const char *format)
 {
-	char *argv[] = {SDF_CLI,      "diff",	     "--store",
-			store,	      (char *)from,  (char *)to,
-			format ? "--format" : "--json", (char *)format,
-			NULL};
+	char *argv[] = {SDF_CLI,
+	                "diff",
+	                "--store",
+	                store,
+	                (char *)from,
+	                (char *)to,
+	                format ? "--format" : "--json",
+	                (char *)format,
+	                NULL};
 	tu_result r;
 	json_t *v;
 
@@ -79,10 +83,10 @@ Test(methods, ping_and_stats)
 
 	cr_assert(json_is_true(json_object_get(p, "pong")));
 	cr_assert_eq(json_integer_value(json_object_get(s, "memory_limit")),
-		     64 << 20);
+	             64 << 20);
 	cr_assert(json_integer_value(json_object_get(s, "live_bytes")) > 0);
 	cr_assert(json_integer_value(json_object_get(s, "peak_bytes")) >=
-		  json_integer_value(json_object_get(s, "live_bytes")));
+	          json_integer_value(json_object_get(s, "live_bytes")));
 	cr_assert(json_integer_value(json_object_get(s, "requests")) >= 1);
 	json_decref(p);
 	json_decref(s);
@@ -123,17 +127,17 @@ Test(methods, track_log_diff_patch_file_restore_revert)
 
 	/* diff, not streamed: the CLI's object (peaks aside) */
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
-		 "\"stream\":false}",
-		 store, from, to);
+	         "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+	         "\"stream\":false}",
+	         store, from, to);
 	res = dm_result(&d, "snapshot.diff", params);
 	cli = cli_diff(from, to, NULL);
 	cr_assert(json_equal(json_object_get(res, "files"),
-			     json_object_get(cli, "files")));
+	                     json_object_get(cli, "files")));
 	json_object_del(json_object_get(res, "totals"), "peak_bytes");
 	json_object_del(json_object_get(cli, "totals"), "peak_bytes");
 	cr_assert(json_equal(json_object_get(res, "totals"),
-			     json_object_get(cli, "totals")));
+	                     json_object_get(cli, "totals")));
 	cr_assert_eq(json_array_size(json_object_get(res, "files")), 3);
 	files = json_incref(json_object_get(cli, "files"));
 	json_decref(res);
@@ -142,37 +146,39 @@ Test(methods, track_log_diff_patch_file_restore_revert)
 	/* streamed: the same objects, one notification each, then totals */
 	fd = dm_connect(&d);
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}", store,
-		 from, to);
+	         "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}", store,
+	         from, to);
 	{
 		char *req;
 		json_t *r;
 		size_t i = 0;
-		cr_assert(asprintf(&req,
-				   "{\"jsonrpc\":\"2.0\",\"id\":\"s1\","
-				   "\"method\":\"snapshot.diff\",\"params\":%s}",
-				   params) > 0);
+		cr_assert(
+		    asprintf(&req,
+		             "{\"jsonrpc\":\"2.0\",\"id\":\"s1\","
+		             "\"method\":\"snapshot.diff\",\"params\":%s}",
+		             params) > 0);
 		dm_send(fd, req);
 		free(req);
 		while ((r = dm_recv(fd, 60000)) &&
 		       json_object_get(r, "method")) {
 			json_t *p = json_object_get(r, "params");
-			cr_assert_str_eq(str(r, "method"), "snapshot.diff.file");
+			cr_assert_str_eq(str(r, "method"),
+			                 "snapshot.diff.file");
 			cr_assert_str_eq(str(p, "id"), "s1");
 			cr_assert(json_equal(json_object_get(p, "file"),
-					     json_array_get(files, i)));
+			                     json_array_get(files, i)));
 			i++;
 			json_decref(r);
 		}
 		cr_assert_eq(i, 3);
 		cr_assert_str_eq(str(r, "id"), "s1");
-		cr_assert_eq(json_integer_value(json_object_get(
-				     json_object_get(json_object_get(r, "result"),
-						     "totals"),
-				     "files")),
-			     3);
-		cr_assert_null(json_object_get(json_object_get(r, "result"),
-					       "files"));
+		cr_assert_eq(
+		    json_integer_value(json_object_get(
+		        json_object_get(json_object_get(r, "result"), "totals"),
+		        "files")),
+		    3);
+		cr_assert_null(
+		    json_object_get(json_object_get(r, "result"), "files"));
 		json_decref(r);
 	}
 	close(fd);
@@ -180,9 +186,9 @@ Test(methods, track_log_diff_patch_file_restore_revert)
 
 	/* opencode, not streamed: the CLI's array */
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
-		 "\"stream\":false,\"format\":\"opencode\"}",
-		 store, from, to);
+	         "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+	         "\"stream\":false,\"format\":\"opencode\"}",
+	         store, from, to);
 	res = dm_result(&d, "snapshot.diff", params);
 	cli = cli_diff(from, to, "opencode");
 	cr_assert(json_equal(res, cli));
@@ -192,39 +198,39 @@ Test(methods, track_log_diff_patch_file_restore_revert)
 	/* diff with only from: the worktree is tracked first */
 	tu_write_str(wt, "later.txt", "x\ny\n");
 	snprintf(params, sizeof(params),
-		 "{\"worktree\":\"%s\",\"store\":\"%s\",\"from\":\"%s\"}", wt,
-		 store, to);
+	         "{\"worktree\":\"%s\",\"store\":\"%s\",\"from\":\"%s\"}", wt,
+	         store, to);
 	fd = dm_connect(&d);
 	res = dm_call(fd, 7, "snapshot.diff", params, &notes);
 	close(fd);
 	cr_assert_eq(notes, 1);
-	cr_assert_eq(json_integer_value(json_object_get(
-			     json_object_get(json_object_get(res, "result"),
-					     "totals"),
-			     "additions")),
-		     2);
+	cr_assert_eq(
+	    json_integer_value(json_object_get(
+	        json_object_get(json_object_get(res, "result"), "totals"),
+	        "additions")),
+	    2);
 	json_decref(res);
 
 	/* patch: the paths changed since from */
 	snprintf(params, sizeof(params),
-		 "{\"worktree\":\"%s\",\"store\":\"%s\",\"from\":\"%s\"}", wt,
-		 store, from);
+	         "{\"worktree\":\"%s\",\"store\":\"%s\",\"from\":\"%s\"}", wt,
+	         store, from);
 	res = dm_result(&d, "snapshot.patch", params);
 	files = json_object_get(res, "files");
 	cr_assert_eq(json_array_size(files), 4, "%s",
-		     json_dumps(res, JSON_COMPACT));
+	             json_dumps(res, JSON_COMPACT));
 	cr_assert_str_eq(json_string_value(json_array_get(files, 0)),
-			 "gone.txt");
+	                 "gone.txt");
 	cr_assert_str_eq(json_string_value(json_array_get(files, 1)),
-			 "later.txt");
+	                 "later.txt");
 	cr_assert_str_eq(str(res, "from"), from);
 	json_decref(res);
 
 	/* file: a slice of a body, as text and as base64 */
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s\",\"tree\":\"%s\",\"path\":\"src/main.c\","
-		 "\"offset\":7,\"length\":6}",
-		 store, to);
+	         "{\"store\":\"%s\",\"tree\":\"%s\",\"path\":\"src/main.c\","
+	         "\"offset\":7,\"length\":6}",
+	         store, to);
 	res = dm_result(&d, "snapshot.file", params);
 	cr_assert_str_eq(str(res, "encoding"), "utf8");
 	cr_assert_str_eq(str(res, "data"), "int B;");
@@ -232,9 +238,9 @@ Test(methods, track_log_diff_patch_file_restore_revert)
 	cr_assert(json_is_false(json_object_get(res, "eof")));
 	json_decref(res);
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s\",\"tree\":\"first\",\"path\":\"keep.txt\","
-		 "\"encoding\":\"base64\"}",
-		 store);
+	         "{\"store\":\"%s\",\"tree\":\"first\",\"path\":\"keep.txt\","
+	         "\"encoding\":\"base64\"}",
+	         store);
 	res = dm_result(&d, "snapshot.file", params);
 	cr_assert_str_eq(str(res, "data"), "YQpiCmMK");
 	cr_assert(json_is_true(json_object_get(res, "eof")));
@@ -242,9 +248,9 @@ Test(methods, track_log_diff_patch_file_restore_revert)
 
 	/* revert one path, then restore the whole first snapshot */
 	snprintf(params, sizeof(params),
-		 "{\"worktree\":\"%s\",\"store\":\"%s\",\"tree\":\"%s\","
-		 "\"paths\":[\"src/main.c\"]}",
-		 wt, store, from);
+	         "{\"worktree\":\"%s\",\"store\":\"%s\",\"tree\":\"%s\","
+	         "\"paths\":[\"src/main.c\"]}",
+	         wt, store, from);
 	res = dm_result(&d, "snapshot.revert", params);
 	cr_assert(json_is_true(json_object_get(res, "ok")));
 	cr_assert_eq(json_integer_value(json_object_get(res, "written")), 1);
@@ -255,8 +261,8 @@ Test(methods, track_log_diff_patch_file_restore_revert)
 		free(body);
 	}
 	snprintf(params, sizeof(params),
-		 "{\"worktree\":\"%s\",\"tree\":\"%s\",\"store\":\"%s\"}", wt,
-		 from, store);
+	         "{\"worktree\":\"%s\",\"tree\":\"%s\",\"store\":\"%s\"}", wt,
+	         from, store);
 	res = dm_result(&d, "snapshot.restore", params);
 	cr_assert(json_is_true(json_object_get(res, "ok")));
 	json_decref(res);
@@ -270,9 +276,9 @@ Test(methods, track_log_diff_patch_file_restore_revert)
 	baseline = dm_live_bytes(&d);
 	json_decref(track(NULL));
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
-		 "\"stream\":false}",
-		 store, from, to);
+	         "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+	         "\"stream\":false}",
+	         store, from, to);
 	json_decref(dm_result(&d, "snapshot.diff", params));
 	dm_check_healthy(&d, baseline);
 	json_decref(t1);
@@ -303,36 +309,35 @@ Test(methods, errors_are_actionable)
 	json_t *r;
 
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s/nope\",\"from\":\"HEAD\",\"to\":\"HEAD\"}",
-		 d.dir);
+	         "{\"store\":\"%s/nope\",\"from\":\"HEAD\",\"to\":\"HEAD\"}",
+	         d.dir);
 	r = dm_call(fd, 1, "snapshot.diff", params, NULL);
 	cr_assert_eq(dm_error_code(r), -32003, "%s",
-		     json_dumps(r, JSON_COMPACT));
-	cr_assert_str_eq(json_string_value(json_object_get(
-				 json_object_get(json_object_get(r, "error"),
-						 "data"),
-				 "error")),
-			 "not_found");
+	             json_dumps(r, JSON_COMPACT));
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(
+	        json_object_get(json_object_get(r, "error"), "data"), "error")),
+	    "not_found");
 	json_decref(r);
 	json_decref(track(NULL));
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s\",\"from\":\"no-such-label\",\"to\":"
-		 "\"HEAD\"}",
-		 store);
+	         "{\"store\":\"%s\",\"from\":\"no-such-label\",\"to\":"
+	         "\"HEAD\"}",
+	         store);
 	r = dm_call(fd, 2, "snapshot.diff", params, NULL);
 	cr_assert_eq(dm_error_code(r), -32003);
 	json_decref(r);
 	snprintf(params, sizeof(params),
-		 "{\"worktree\":\"%s\",\"store\":\"%s\",\"tree\":\"HEAD\","
-		 "\"paths\":[\"../etc/passwd\"]}",
-		 wt, store);
+	         "{\"worktree\":\"%s\",\"store\":\"%s\",\"tree\":\"HEAD\","
+	         "\"paths\":[\"../etc/passwd\"]}",
+	         wt, store);
 	r = dm_call(fd, 3, "snapshot.revert", params, NULL);
 	cr_assert_eq(dm_error_code(r), -32010, "%s",
-		     json_dumps(r, JSON_COMPACT));
+	             json_dumps(r, JSON_COMPACT));
 	json_decref(r);
 	snprintf(params, sizeof(params),
-		 "{\"store\":\"%s\",\"tree\":\"HEAD\",\"path\":\"nope.txt\"}",
-		 store);
+	         "{\"store\":\"%s\",\"tree\":\"HEAD\",\"path\":\"nope.txt\"}",
+	         store);
 	r = dm_call(fd, 4, "snapshot.file", params, NULL);
 	cr_assert_eq(dm_error_code(r), -32003);
 	json_decref(r);
