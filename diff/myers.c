@@ -221,8 +221,8 @@ static inline int same(solver *sv, int64_t i1, int64_t i2)
  * How far the lines from (i1, i2) on stay equal, before lim1 and lim2:
  * a snake walked a block of records at a time.
  */
-static int64_t snake_down(solver *sv, int64_t i1, int64_t i2, int64_t lim1,
-                          int64_t lim2)
+static int64_t snake_down_cached(solver *sv, int64_t i1, int64_t i2,
+                                 int64_t lim1, int64_t lim2)
 {
 	int64_t start = i1;
 
@@ -249,8 +249,8 @@ static int64_t snake_down(solver *sv, int64_t i1, int64_t i2, int64_t lim1,
 }
 
 /* How far the lines before (i1, i2) stay equal, down to off1 and off2. */
-static int64_t snake_up(solver *sv, int64_t i1, int64_t i2, int64_t off1,
-                        int64_t off2)
+static int64_t snake_up_cached(solver *sv, int64_t i1, int64_t i2, int64_t off1,
+                               int64_t off2)
 {
 	int64_t start = i1;
 
@@ -274,6 +274,33 @@ static int64_t snake_up(solver *sv, int64_t i1, int64_t i2, int64_t off1,
 			break;
 	}
 	return start - i1;
+}
+
+/* snake_down_cached(), with a tight loop when both sides are in memory. */
+static inline int64_t snake_down(solver *sv, int64_t i1, int64_t i2,
+                                 int64_t lim1, int64_t lim2)
+{
+	const uint32_t *x = sv->s1.all, *y = sv->s2.all;
+	int64_t k = 0;
+
+	if (!x || !y)
+		return snake_down_cached(sv, i1, i2, lim1, lim2);
+	while (i1 + k < lim1 && i2 + k < lim2 && x[i1 + k] == y[i2 + k])
+		k++;
+	return k;
+}
+
+static inline int64_t snake_up(solver *sv, int64_t i1, int64_t i2, int64_t off1,
+                               int64_t off2)
+{
+	const uint32_t *x = sv->s1.all, *y = sv->s2.all;
+	int64_t k = 0;
+
+	if (!x || !y)
+		return snake_up_cached(sv, i1, i2, off1, off2);
+	while (i1 - k > off1 && i2 - k > off2 && x[i1 - k - 1] == y[i2 - k - 1])
+		k++;
+	return k;
 }
 
 /* Makes both windows reach half diagonals around their centres. */
@@ -426,21 +453,29 @@ static int split(solver *sv, const box *bx, cut *c)
 
 	for (ec = 1;; ec++) {
 		int long_snake = 0;
+		int64_t *kf, *kb, fo, bo;
 
 		if ((rc = kv_reserve(sv, ec + 1)) != 0)
 			return rc;
+		/* kf[d + fo], kb[d + bo]: the K values of diagonal d. */
+		kf = sv->fwd.v;
+		kb = sv->bwd.v;
+		fo = sv->fwd.half - sv->fwd.centre;
+		bo = sv->bwd.half - sv->bwd.centre;
 
 		/* Widen the forward band by one, or narrow it at a wall. */
 		if (fmin > dmin)
-			KF(--fmin - 1) = -1;
+			kf[--fmin - 1 + fo] = -1;
 		else
 			++fmin;
 		if (fmax < dmax)
-			KF(++fmax + 1) = -1;
+			kf[++fmax + 1 + fo] = -1;
 		else
 			--fmax;
 		for (d = fmax; d >= fmin; d -= 2) {
-			i1 = KF(d - 1) >= KF(d + 1) ? KF(d - 1) + 1 : KF(d + 1);
+			i1 = kf[d - 1 + fo] >= kf[d + 1 + fo]
+			         ? kf[d - 1 + fo] + 1
+			         : kf[d + 1 + fo];
 			start = i1;
 			i2 = i1 - d;
 			k = snake_down(sv, i1, i2, bx->lim1, bx->lim2);
@@ -448,8 +483,8 @@ static int split(solver *sv, const box *bx, cut *c)
 			i2 += k;
 			if (i1 - start > SNAKE_LEN)
 				long_snake = 1;
-			KF(d) = i1;
-			if (odd && bmin <= d && d <= bmax && KB(d) <= i1) {
+			kf[d + fo] = i1;
+			if (odd && bmin <= d && d <= bmax && kb[d + bo] <= i1) {
 				c->i1 = i1;
 				c->i2 = i2;
 				c->min_lo = c->min_hi = 1;
@@ -460,15 +495,17 @@ static int split(solver *sv, const box *bx, cut *c)
 
 		/* The same backwards from the bottom-right corner. */
 		if (bmin > dmin)
-			KB(--bmin - 1) = INT64_MAX;
+			kb[--bmin - 1 + bo] = INT64_MAX;
 		else
 			++bmin;
 		if (bmax < dmax)
-			KB(++bmax + 1) = INT64_MAX;
+			kb[++bmax + 1 + bo] = INT64_MAX;
 		else
 			--bmax;
 		for (d = bmax; d >= bmin; d -= 2) {
-			i1 = KB(d - 1) < KB(d + 1) ? KB(d - 1) : KB(d + 1) - 1;
+			i1 = kb[d - 1 + bo] < kb[d + 1 + bo]
+			         ? kb[d - 1 + bo]
+			         : kb[d + 1 + bo] - 1;
 			start = i1;
 			i2 = i1 - d;
 			k = snake_up(sv, i1, i2, bx->off1, bx->off2);
@@ -476,8 +513,9 @@ static int split(solver *sv, const box *bx, cut *c)
 			i2 -= k;
 			if (start - i1 > SNAKE_LEN)
 				long_snake = 1;
-			KB(d) = i1;
-			if (!odd && fmin <= d && d <= fmax && i1 <= KF(d)) {
+			kb[d + bo] = i1;
+			if (!odd && fmin <= d && d <= fmax &&
+			    i1 <= kf[d + fo]) {
 				c->i1 = i1;
 				c->i2 = i2;
 				c->min_lo = c->min_hi = 1;
