@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -506,4 +507,38 @@ Test(limits, socket_activation)
 	tu_rm_rf(dir);
 	free(sock);
 	free(dir);
+}
+
+Test(limits, out_of_file_descriptors)
+{
+	struct rlimit lim = {24, 24};
+	dm_daemon d;
+	int fds[40], n = 0;
+	json_t *r;
+
+	dm_start(&d, NULL);
+	/* the daemon may hold few descriptors: accept fails with EMFILE */
+	cr_assert_eq(prlimit(d.pid, RLIMIT_NOFILE, &lim, NULL), 0, "%s",
+	             strerror(errno));
+	for (n = 0; n < 40; n++)
+		fds[n] = dm_connect(&d);
+	/* the first ones are served */
+	r = dm_call(fds[0], 1, "service.ping", NULL, NULL);
+	cr_assert_eq(dm_error_code(r), 0);
+	json_decref(r);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	/* once descriptors are free again, a new client is served */
+	fds[0] = dm_connect(&d);
+	r = dm_call(fds[0], 2, "service.ping", NULL, NULL);
+	cr_assert_eq(dm_error_code(r), 0);
+	json_decref(r);
+	close(fds[0]);
+	dm_stop(&d);
+	{
+		char *log = tu_read(d.dir, "daemon.log", NULL);
+		cr_assert(log && strstr(log, "pausing"), "no pause logged");
+		free(log);
+	}
+	dm_dispose(&d);
 }
