@@ -45,6 +45,13 @@
 #define POLL_SLICE_MS 250
 #define ACCEPT_PAUSE_MS 1000
 #define STATIC_LINE 1024
+/*
+ * The light lane serves everyone's pings: a client that lets its small
+ * replies pile up unread may hold it this long at most, then is dropped.
+ */
+#define LIGHT_WRITE_TIMEOUT_MS 1000
+
+static _Thread_local int on_light_lane;
 
 struct conn;
 
@@ -133,6 +140,9 @@ static int send_all(struct conn *c, const char *buf, size_t len)
 {
 	int64_t waited = 0;
 	int limit = srv.cfg->write_timeout_ms;
+
+	if (on_light_lane && limit > LIGHT_WRITE_TIMEOUT_MS)
+		limit = LIGHT_WRITE_TIMEOUT_MS;
 
 	while (len) {
 		ssize_t n;
@@ -416,6 +426,7 @@ static void *worker_main(void *arg)
 		git_error_set_str(GIT_ERROR_NONE, msg);
 		git_error_clear();
 	}
+	on_light_lane = light;
 	atomic_fetch_add(&srv.warmed, 1);
 	for (;;) {
 		struct job *j;

@@ -542,3 +542,36 @@ Test(limits, out_of_file_descriptors)
 	}
 	dm_dispose(&d);
 }
+
+Test(limits, pings_piling_up_unread)
+{
+	const char *ping = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	                   "\"service.ping\"}\n";
+	size_t plen = strlen(ping);
+	dm_daemon d;
+	long long baseline;
+	int a, b, i;
+	json_t *r;
+
+	dm_start(&d, NULL);
+	baseline = dm_live_bytes(&d);
+	a = dm_connect(&d);
+	/* pipeline pings, never read a reply */
+	for (i = 0; i < 200000; i++)
+		if (send(a, ping, plen, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+		    (ssize_t)plen)
+			break;
+	/* someone else is still answered, and the hog is dropped */
+	b = dm_connect(&d);
+	r = dm_call(b, 2, "service.ping", NULL, NULL);
+	cr_assert_eq(dm_error_code(r), 0);
+	json_decref(r);
+	close(b);
+	for (i = 0; i < 3000 && stat_of(&d, "connections") > 1; i++)
+		usleep(20000);
+	cr_assert_lt(i, 3000, "the client that never reads is still there");
+	close(a);
+	dm_check_healthy(&d, baseline);
+	dm_stop(&d);
+	dm_dispose(&d);
+}
