@@ -365,8 +365,13 @@ def machine(scratch, commit=None):
     commit = commit or cmd("git", "-C", ROOT, "rev-parse", "--short",
                            "HEAD")
     scratch_fs = cmd("stat", "-f", "-c", "%T", scratch)
+    try:
+        with open("/proc/loadavg") as f:
+            load = " ".join(f.read().split()[:3])
+    except OSError:
+        load = "unknown"
     return {
-        "cpu": cpu, "nproc": os.cpu_count(), "memory": mem,
+        "cpu": cpu, "nproc": os.cpu_count(), "memory": mem, "load": load,
         "kernel": platform.release(), "os": os_name,
         "git": cmd("git", "--version").replace("git version ", ""),
         "libgit2": cmd("pkg-config", "--modversion", "libgit2"),
@@ -528,6 +533,7 @@ plot {plots(0)}
 set ylabel 'wall time (s)'
 set title 'wall time'
 unset key
+set logscale y 10
 set ytics auto
 set format y '%g'
 plot {plots(1)}
@@ -556,7 +562,8 @@ def report(bench, args, outdir, started, elapsed, m=None):
     L.append(f"Machine: {m['cpu']}, {m['nproc']} CPUs (`nproc`), "
              f"{m['memory']} RAM, {m['os']}, Linux {m['kernel']}; "
              f"git {m['git']}, libgit2 {m['libgit2']}; worktrees and stores "
-             f"in {m.get('scratch', 'unknown')}.\n")
+             f"in {m.get('scratch', 'unknown')}; load average at the end "
+             f"{m.get('load', 'not recorded')}.\n")
     L.append(f"Each figure is the median of {args.runs} runs (of "
              f"{args.runs * (args.turns - 1)} turn pairs where turns 2.. are "
              "pooled), with min-max; systems run side by side, alternating "
