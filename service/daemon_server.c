@@ -856,11 +856,12 @@ int daemon_server_run(const daemon_config *cfg)
 			if (c->busy) {
 				if (re & (POLLHUP | POLLERR)) {
 					if (!atomic_exchange(&c->hangup, 1))
-						log_info("connection %llu: the "
-						         "client hung up; "
-						         "canceling",
-						         (unsigned long long)
-						             c->serial);
+						log_debug(
+						    "connection %llu: the "
+						    "client hung up; "
+						    "canceling",
+						    (unsigned long long)
+						        c->serial);
 				}
 				continue;
 			}

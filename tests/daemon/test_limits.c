@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -543,11 +545,23 @@ Test(limits, out_of_file_descriptors)
 	dm_dispose(&d);
 }
 
-Test(limits, pings_piling_up_unread)
+static void *ping_forever(void *arg)
 {
 	const char *ping = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	                   "\"service.ping\"}\n";
-	size_t plen = strlen(ping);
+	int fd = *(int *)arg;
+
+	/* until the daemon drops this connection (or 10^6 pings) */
+	for (int i = 0; i < 1000000; i++)
+		if (send(fd, ping, strlen(ping), MSG_NOSIGNAL) <= 0)
+			break;
+	return NULL;
+}
+
+Test(limits, pings_piling_up_unread)
+{
+	struct timeval tv = {120, 0};
+	pthread_t th;
 	dm_daemon d;
 	long long baseline;
 	int a, b, i;
@@ -556,17 +570,16 @@ Test(limits, pings_piling_up_unread)
 	dm_start(&d, NULL);
 	baseline = dm_live_bytes(&d);
 	a = dm_connect(&d);
+	setsockopt(a, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	/* pipeline pings, never read a reply */
-	for (i = 0; i < 200000; i++)
-		if (send(a, ping, plen, MSG_DONTWAIT | MSG_NOSIGNAL) !=
-		    (ssize_t)plen)
-			break;
+	cr_assert_eq(pthread_create(&th, NULL, ping_forever, &a), 0);
 	/* someone else is still answered, and the hog is dropped */
 	b = dm_connect(&d);
 	r = dm_call(b, 2, "service.ping", NULL, NULL);
 	cr_assert_eq(dm_error_code(r), 0);
 	json_decref(r);
 	close(b);
+	pthread_join(th, NULL);
 	for (i = 0; i < 3000 && stat_of(&d, "connections") > 1; i++)
 		usleep(20000);
 	cr_assert_lt(i, 3000, "the client that never reads is still there");
