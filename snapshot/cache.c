@@ -343,6 +343,24 @@ static int enforce_bound(sdf_cache *c)
 	return err;
 }
 
+int sdf_cache_clear(sdf_store *st, uint64_t *freed)
+{
+	struct scan s = {0};
+	char root[PATH_MAX];
+
+	if ((size_t)snprintf(root, sizeof(root), "%s/" CACHE_DIR, st->path) >=
+	    sizeof(root))
+		return sdf_error_set(SDF_EINVAL, "store path too long");
+	scan_dir(&s, root, 0);
+	for (size_t i = 0; i < s.n; i++) {
+		if (!s.err && unlink(s.v[i].path) == 0)
+			*freed += s.v[i].bytes;
+		sdf_free(s.v[i].path);
+	}
+	sdf_free(s.v);
+	return s.err;
+}
+
 int sdf_cache_commit_file(sdf_cache *c, sdf_cache_file *f)
 {
 	int err = 0;

@@ -18,6 +18,7 @@
  */
 #include "prune_int.h"
 #include "sdf_alloc.h"
+#include "sdf_cache.h"
 #include "sdf_error.h"
 
 #include <dirent.h>
@@ -1424,6 +1425,23 @@ int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
 			goto done;
 		if (!out->rounds)
 			out->bytes_before = scan.bytes;
+		if (!out->rounds && !dry && out->policy.max_bytes &&
+		    scan.bytes > out->policy.max_bytes) {
+			/* the diff cache is derived data: it goes first */
+			uint64_t freed = 0;
+			if ((err = sdf_cache_clear(st, &freed)) < 0)
+				goto done;
+			out->bytes_deleted += freed;
+			if (freed) {
+				memset(&scan, 0, sizeof(scan));
+				scan.cutoff = now;
+				scan.cutoff.tv_sec -=
+					(time_t)out->policy.grace_seconds;
+				if ((err = sdf_store_scan_run(&scan,
+							      st->path)) < 0)
+					goto done;
+			}
+		}
 		out->rounds++;
 		if (out->policy.max_bytes &&
 		    scan.bytes > out->policy.max_bytes &&

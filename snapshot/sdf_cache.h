@@ -24,6 +24,13 @@ typedef struct sdf_cache sdf_cache;
 int sdf_cache_open(sdf_cache **out, sdf_store *st);
 void sdf_cache_free(sdf_cache *c);
 
+/*
+ * Drops every record of the store's cache (derived data: a prune that must
+ * bring the store under its quota frees it before any snapshot). Adds the
+ * bytes freed to *freed.
+ */
+int sdf_cache_clear(sdf_store *st, uint64_t *freed);
+
 /* A small record: SDF_ENOTFOUND when absent. Free *data with sdf_free(). */
 int sdf_cache_get(void **data, size_t *len, sdf_cache *c, const char *kind,
 		  const char *key);

@@ -436,3 +436,41 @@ Test(diff, cache_stays_within_its_bound)
 	free(wt);
 	free(store);
 }
+
+Test(diff, prune_over_quota_drops_the_cache_first)
+{
+	char *wt = tu_path(scratch, "wt"), *store = tu_path(scratch, "store");
+
+	mkdir(wt, 0755);
+	write_lines(wt, "big.yaml", 1u << 20, 1);
+	char *t1 = cli_track(wt, store, NULL);
+	write_lines(wt, "big.yaml", 1u << 20, 2);
+	char *t2 = cli_track(wt, store, NULL);
+	free(run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI, store,
+	            t1, t2));
+	char *before =
+	    run_ok("find '%s/snapdiff-cache' -type f | wc -l", store);
+	cr_assert_gt(atoi(before), 0);
+	/* a quota the snapshots alone fit in, the cache included do not */
+	char *du =
+	    run_ok("du -sB1 -l --exclude=snapdiff-cache '%s' | cut -f1", store);
+	free(run_ok("'%s' prune --store '%s' --grace 0 --max-bytes %ld",
+	            SDF_CLI, store, atol(du) + 65536));
+	char *after = run_ok("find '%s/snapdiff-cache' -type f | wc -l", store);
+	cr_assert_eq(atoi(after), 0);
+	/* both snapshots are still there and the diff still right */
+	char *ours = run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI,
+	                    store, t1, t2);
+	char *theirs =
+	    run_ok("git --git-dir='%s' diff --numstat %s %s", store, t1, t2);
+	cr_assert_str_eq(ours, theirs);
+	free(ours);
+	free(theirs);
+	free(before);
+	free(after);
+	free(du);
+	free(t1);
+	free(t2);
+	free(wt);
+	free(store);
+}
