@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -67,6 +68,8 @@ void dm_start(dm_daemon *d, const char *const *extra)
 	cr_assert(d->pid >= 0);
 	if (d->pid == 0) {
 		int lf = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		/* a test that fails mid-way takes its daemon with it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		int nul = open("/dev/null", O_RDONLY);
 		dup2(nul, 0);
 		dup2(lf, 1);
