@@ -59,6 +59,7 @@ class Bench:
         for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
             self.env.pop(k, None)
         self._diff_state = None  # None: unknown, True, or the reason not
+        self.daemon = None  # scenario 6's figures
 
     def path(self, *parts):
         return os.path.join(self.scratch, *parts)
@@ -305,17 +306,142 @@ class Bench:
         shutil.rmtree(wt)
 
     def scenario_daemon(self):
-        """HOOK (scenario 6): 8 concurrent clients diffing the repro through
-        snapdiffd; daemon peak RSS and latency percentiles. Fill in when the
-        daemon lands: start it on a socket under self.scratch, run the repro's
-        turns, then 8 clients each `snapdiff --socket S diff ...`, collect
-        per-request latency, and the daemon's own peak from wait4."""
+        """6: `clients` concurrent clients diffing the repro's turns 1..2
+        through snapdiffd (JSON-RPC over its Unix socket): latency
+        percentiles per pass (cold: cache off; warm: blobs cached), the
+        daemon's peak RSS over the whole scenario (wait4, via measure) and
+        its allocator's peak (service.stats). Each answer's counts are
+        checked against `git diff --numstat`."""
+        a = self.args
         if not os.access(self.sdfd, os.X_OK):
-            self.pend("daemon", "snapdiffd, 8 concurrent clients",
+            self.pend("daemon", f"snapdiffd, {a.clients} concurrent clients",
                       "snapdiffd is not built yet")
             return
-        self.pend("daemon", "snapdiffd, 8 concurrent clients",
-                  "snapdiffd exists but this scenario is not written yet")
+        import signal
+        import socket
+        import threading
+        import time
+        wt, st, g = (self.path(f"daemon-{x}") for x in ("wt", "st", "g"))
+        self.git_init(g)
+        trees = []
+        for turn in (1, 2):
+            self.generate(wt, "rewrite", turn, a.big, a.ninja)
+            self.run([self.sdf, "track", "--worktree", wt, "--store", st])
+            env = dict(self.env, GIT_DIR=g, GIT_WORK_TREE=wt)
+            r = subprocess.run(["sh", "-c", "git add -A && git write-tree"],
+                               env=env, stdout=subprocess.PIPE, check=True)
+            trees.append(r.stdout.decode().split()[-1])
+        ref = {}
+        for line in self.run(["git", "--git-dir", g, "diff", "--no-renames",
+                              "--numstat", trees[0], trees[1]]
+                             ).stdout.decode().splitlines():
+            add, dele, path = line.split("\t", 2)
+            ref[path] = (add, dele)
+        sock, rep = self.path("d.sock"), self.path("daemon.json")
+        errlog = open(self.path("daemon.log"), "w")
+        proc = subprocess.Popen([self.measure_bin, "-o", rep, "--", self.sdfd,
+                                 "--foreground", "--socket", sock],
+                                env=self.env, stdout=errlog, stderr=errlog)
+        ids = iter(range(1, 1 << 30))
+        pid = None
+        lock = threading.Lock()
+
+        def call(method, params=None):
+            with lock:
+                rid = next(ids)
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            t0 = time.monotonic()
+            c.connect(sock)
+            c.sendall((json.dumps({"jsonrpc": "2.0", "id": rid,
+                                   "method": method,
+                                   "params": params or {}}) + "\n").encode())
+            f = c.makefile("rb")
+            for line in f:
+                msg = json.loads(line)
+                if msg.get("id") == rid:
+                    break
+            else:
+                raise BenchError(f"snapdiffd hung up on {method}")
+            dt = time.monotonic() - t0
+            c.close()
+            if "error" in msg:
+                raise BenchError(f"snapdiffd {method}: {msg['error']}")
+            return msg["result"], dt
+
+        try:
+            for _ in range(200):
+                if os.path.exists(sock):
+                    break
+                time.sleep(0.05)
+            pid = call("service.ping")[0]["pid"]
+            params = {"store": st, "from": trees[0], "to": trees[1],
+                      "stream": False}
+            try:  # a daemon that takes `cache` (false: no cache at all)
+                call("snapshot.diff", dict(params, cache=False))
+                passes = (("cold (cache off)", False, a.daemon_rounds),
+                          ("warm (blobs cached)", True, a.daemon_rounds))
+            except BenchError as e:
+                if "cache" not in str(e):
+                    raise
+                # older daemon: the first round finds the cache empty
+                passes = (("first round (cache empty)", None, 1),
+                          ("later rounds (blobs cached)", None,
+                           a.daemon_rounds))
+            lat = {}
+            for name, cache, rounds in passes:
+                if cache:
+                    call("snapshot.diff", dict(params, cache=True))
+                lat[name] = []
+                for rnd in range(rounds):
+                    log(f"daemon: {name}, round {rnd + 1}/{rounds}, "
+                        f"{a.clients} clients")
+                    errs = []
+
+                    def client():
+                        try:
+                            res, dt = call("snapshot.diff", params
+                                           if cache is None else
+                                           dict(params, cache=cache))
+                            got = {f["path"]: (str(f["additions"]),
+                                               str(f["deletions"]))
+                                   for f in res["files"]}
+                            if got != ref:
+                                errs.append(f"counts differ: {got} vs {ref}")
+                            with lock:
+                                lat[name].append(dt)
+                        except (BenchError, OSError, ValueError,
+                                KeyError) as e:
+                            errs.append(str(e))
+                    th = [threading.Thread(target=client)
+                          for _ in range(a.clients)]
+                    for t in th:
+                        t.start()
+                    for t in th:
+                        t.join()
+                    for e in errs:
+                        self.fail(f"daemon {name}: {e}")
+            stats = call("service.stats")[0]
+            os.kill(pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:  # stop the daemon itself, then measure
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+                else:
+                    proc.kill()
+                proc.wait()
+            errlog.close()
+        with open(rep) as f:
+            m = json.loads(f.read().strip().splitlines()[-1])
+        self.daemon = dict(clients=a.clients,
+                           rounds="+".join(str(r) for _, _, r in passes),
+                           maxrss_mib=m["maxrss_kib"] / 1024,
+                           cpu_s=m["user_s"] + m["sys_s"],
+                           alloc_peak_mib=stats.get("peak_bytes", 0) / MIB,
+                           memory_limit_mib=stats.get("memory_limit", 0) / MIB,
+                           latency={k: sorted(v) for k, v in lat.items()})
+        for p in (wt, st, g):
+            shutil.rmtree(p)
 
     def cleanup(self):
         if not self.args.keep:
@@ -610,6 +736,29 @@ def report(bench, args, outdir, started, elapsed, m=None):
         t = table(summary, "monorepo")
         if t:
             L.append(t + "\n")
+    d = getattr(bench, "daemon", None)
+    if d:
+        L.append("## 6. Daemon: concurrent clients through snapdiffd\n")
+        L.append(f"{d['clients']} clients at once, {d['rounds']} rounds per "
+                 f"pass, each `snapshot.diff` of the repro's turns 1..2 "
+                 f"({args.big} + {args.ninja} MiB, every line rewritten), "
+                 "from connect to the last byte of the answer. The daemon's "
+                 f"peak RSS over the whole scenario: **{d['maxrss_mib']:.1f} "
+                 f"MiB** (wait4); its allocator's peak "
+                 f"{d['alloc_peak_mib']:.1f} MiB of a "
+                 f"{d['memory_limit_mib']:.0f} MiB budget; CPU "
+                 f"{d['cpu_s']:.1f} s.\n")
+        L.append("| pass | requests | p50 s | p90 s | p99 s | max s |")
+        L.append("|---|---|---|---|---|---|")
+        for name, v in d["latency"].items():
+            if not v:
+                continue
+
+            def pct(q):
+                return v[min(len(v) - 1, int(q * len(v)))]
+            L.append(f"| {name} | {len(v)} | {pct(0.5):.3f} | "
+                     f"{pct(0.9):.3f} | {pct(0.99):.3f} | {v[-1]:.3f} |")
+        L.append("")
     if bench.failures:
         L.append("## FAILED CHECKS\n")
         for f in bench.failures:
@@ -628,7 +777,8 @@ def report(bench, args, outdir, started, elapsed, m=None):
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump({"machine": m, "argv": args.argv, "started": started,
                    "elapsed_s": elapsed, "records": bench.records,
-                   "pending": bench.pending, "failures": bench.failures},
+                   "pending": bench.pending, "failures": bench.failures,
+                   "daemon": getattr(bench, "daemon", None)},
                   f, indent=1)
     return md
 
@@ -658,6 +808,11 @@ def parse_args(argv):
     p.add_argument("--no-sweep-diff", dest="sweep_diff",
                    action="store_false",
                    help="sweep tracks only (no git diff per size)")
+    p.add_argument("--clients", type=int, default=8,
+                   help="daemon scenario: concurrent clients (default 8)")
+    p.add_argument("--daemon-rounds", type=int,
+                   help="daemon scenario: rounds of concurrent requests per "
+                        "pass (default 3, 1 with --quick)")
     p.add_argument("--mono-files", type=int, help="default 100000")
     p.add_argument("--mono-dirs", type=int, help="default 5000")
     p.add_argument("--scenarios", default="repro,sweep,monorepo,daemon",
@@ -686,6 +841,7 @@ def parse_args(argv):
     if a.full and 1024 not in a.sizes:
         a.sizes.append(1024)
     a.mono_files = a.mono_files or (20000 if q else 100000)
+    a.daemon_rounds = a.daemon_rounds or (1 if q else 3)
     a.mono_dirs = a.mono_dirs or (1000 if q else 5000)
     a.shapes = [s for s in a.shapes.split(",") if s]
     a.scenarios = [s for s in a.scenarios.split(",") if s]
@@ -704,6 +860,7 @@ def rerender(args):
         records = d["records"]
         pending = [tuple(p) for p in d["pending"]]
         failures = d.get("failures", [])
+        daemon = d.get("daemon")
     args.argv = d["argv"]
     old = parse_args(d["argv"])
     for k in ("runs", "turns", "big", "ninja", "shapes", "sizes",
