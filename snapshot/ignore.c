@@ -1,5 +1,6 @@
 /* gitignore rules, from the documented semantics (see ignore_int.h). */
 #include "ignore_int.h"
+#include "fsutil_int.h"
 #include "sdf_alloc.h"
 #include "sdf_error.h"
 
@@ -262,34 +263,18 @@ static int parse(struct plist *l, const char *buf, size_t len)
 /* Reads a pattern file (never through a symlink). Missing is not an error. */
 static int load(struct plist *l, int dirfd, const char *path)
 {
-	struct stat st;
-	char *buf;
-	ssize_t n;
-	size_t got = 0;
-	int fd, err;
+	char *buf = NULL;
+	size_t len = 0;
+	int err = sdf_read_small_file(&buf, &len, dirfd, path, MAX_IGNORE_FILE);
 
-	fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return 0; /* missing, unreadable or a symlink: git skips it */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > MAX_IGNORE_FILE) {
-		close(fd);
+	if (err == SDF_EBUDGET)
+		return err;
+	if (err < 0 || !buf) {
+		/* unreadable or oversized: git skips it too */
+		sdf_error_clear();
 		return 0;
 	}
-	if (!(buf = sdf_malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		return SDF_EBUDGET;
-	}
-	while (got < (size_t)st.st_size &&
-	       (n = read(fd, buf + got, (size_t)st.st_size - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	err = parse(l, buf, got);
+	err = parse(l, buf, len);
 	sdf_free(buf);
 	return err;
 }

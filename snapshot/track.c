@@ -7,6 +7,7 @@
  * were read under.
  */
 #include "snapshots_int.h"
+#include "fsutil_int.h"
 #include "ignore_int.h"
 #include "sdf_alloc.h"
 #include "sdf_error.h"
@@ -377,41 +378,6 @@ static int apply_batch(git_index *index, struct pool *p,
 
 /* ---- ignore sources -------------------------------------------------- */
 
-static int read_small(char **out, size_t *len, const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *buf;
-	ssize_t n;
-
-	*out = NULL;
-	*len = 0;
-	if (fd < 0)
-		return errno == ENOENT || errno == ENOTDIR
-		           ? 0
-		           : sdf_error_set_errno(SDF_EIO, errno,
-		                                 "cannot read '%s'", path);
-	if (fstat(fd, &st) < 0 || st.st_size > MAX_EXCLUDE_BYTES) {
-		close(fd);
-		return sdf_error_set(SDF_ETOOBIG, "'%s' is over %d bytes", path,
-		                     MAX_EXCLUDE_BYTES);
-	}
-	if (!(buf = sdf_malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		return SDF_EBUDGET;
-	}
-	n = read(fd, buf, (size_t)st.st_size);
-	close(fd);
-	if (n < 0) {
-		sdf_free(buf);
-		return sdf_error_set_errno(SDF_EIO, errno, "cannot read '%s'",
-		                           path);
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = (size_t)n;
-	return 0;
-}
 
 /*
  * The project's .git/info/exclude applies to the worktree; git reads it from
@@ -427,8 +393,10 @@ static int sync_exclude(const sdf_store *st)
 
 	snprintf(src, sizeof(src), "%s/.git/info/exclude", st->worktree);
 	snprintf(dst, sizeof(dst), "%s/info/exclude", st->path);
-	if ((err = read_small(&want, &wlen, src)) < 0 ||
-	    (err = read_small(&have, &hlen, dst)) < 0)
+	if ((err = sdf_read_small_file(&want, &wlen, AT_FDCWD, src,
+					 MAX_EXCLUDE_BYTES)) < 0 ||
+	    (err = sdf_read_small_file(&have, &hlen, AT_FDCWD, dst,
+					 MAX_EXCLUDE_BYTES)) < 0)
 		goto done;
 	if (wlen == hlen && (!wlen || !memcmp(want, have, wlen)))
 		goto done;
