@@ -117,8 +117,14 @@ typedef struct sdf_blob_reader sdf_blob_reader;
 typedef struct {
 	/* largest packed blob read whole; 0 = SDF_BLOB_PACKED_MAX */
 	uint64_t packed_max;
+	/*
+	 * Skip the SHA-1 check of a loose object (its length, zlib's checksum
+	 * and end of stream are still checked), as git skips it when it
+	 * reads objects for a diff. Restore always verifies.
+	 */
+	int no_verify;
 } sdf_blob_reader_options;
-#define SDF_BLOB_READER_OPTIONS_INIT {0}
+#define SDF_BLOB_READER_OPTIONS_INIT {0, 0}
 #define SDF_BLOB_PACKED_MAX ((uint64_t)8 << 20)
 
 int sdf_blob_reader_open(sdf_blob_reader **out, sdf_store *st,
