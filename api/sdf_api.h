@@ -57,6 +57,8 @@ typedef struct {
 	int truncated;		  /* max_files stopped the listing */
 	uint64_t omitted_files;	  /* files left out by that cap */
 	uint64_t peak_bytes;	  /* the allocator's peak for the run */
+	uint64_t cache_hits;	  /* files answered from the store's cache
+				     (not in the JSON: it depends on history) */
 } sdf_diff_totals;
 
 /*

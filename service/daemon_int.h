@@ -80,6 +80,8 @@ const daemon_method *daemon_method_find(const char *name);
 
 /* service.stats: the server's counters. */
 json_t *daemon_server_stats(void);
+/* Adds files a diff answered from a store's cache to service.stats. */
+void daemon_count_cache_hits(uint64_t n);
 
 int daemon_server_run(const daemon_config *cfg);
 

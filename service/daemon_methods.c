@@ -534,6 +534,7 @@ static int m_diff(json_t **result, daemon_call *call)
 	if ((r = sdf_store_lock(st, 0)) < 0)
 		goto done;
 	r = sdf_summarize(&totals, st, st2, from, to, &p.opts);
+	daemon_count_cache_hits(totals.cache_hits);
 	sdf_store_unlock(st);
 	if (r < 0)
 		goto done;

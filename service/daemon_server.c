@@ -97,7 +97,7 @@ static struct {
 
 	/* counters */
 	atomic_uint_fast64_t requests, errors, busy_replies, waits, canceled;
-	atomic_uint_fast64_t connections_total, refused;
+	atomic_uint_fast64_t connections_total, refused, cache_hits;
 	atomic_uint nconns, inflight, warmed;
 	int64_t started_ms;
 } srv;
@@ -318,7 +318,7 @@ json_t *daemon_server_stats(void)
 	pthread_mutex_unlock(&srv.adm_mu);
 	return json_pack(
 	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:I}",
+	    "s:I, s:I, s:I, s:I, s:I}",
 	    "memory_limit", (json_int_t)sdf_alloc_limit(), "live_bytes",
 	    (json_int_t)sdf_alloc_live(), "peak_bytes",
 	    (json_int_t)sdf_alloc_peak(), "admission_capacity",
@@ -332,8 +332,14 @@ json_t *daemon_server_stats(void)
 	    (json_int_t)atomic_load(&srv.nconns), "connections_total",
 	    (json_int_t)atomic_load(&srv.connections_total),
 	    "connections_refused", (json_int_t)atomic_load(&srv.refused),
+	    "cache_hits", (json_int_t)atomic_load(&srv.cache_hits),
 	    "workers", (json_int_t)srv.cfg->workers, "uptime_ms",
 	    (json_int_t)(now_ms() - srv.started_ms));
+}
+
+void daemon_count_cache_hits(uint64_t n)
+{
+	atomic_fetch_add(&srv.cache_hits, n);
 }
 
 /* ---- running a job (worker threads) ---- */

@@ -302,7 +302,8 @@ static void side_dispose(struct side_read *s)
 static int summarize_one(sdf_file_summary *f, const sdf_tree_change *c,
                          sdf_store *st, sdf_store *reader2, sdf_cache *cache,
                          const sdf_summary_options *opts,
-                         uint64_t *patch_budget, char **patch_out)
+                         uint64_t *patch_budget, char **patch_out,
+                         uint64_t *hits)
 {
 	struct side_read old = {0}, new = {0};
 	sdf_diff_lines_options lo = SDF_DIFF_LINES_OPTIONS_INIT;
@@ -330,6 +331,7 @@ static int summarize_one(sdf_file_summary *f, const sdf_tree_change *c,
 	new.mode = c->new_mode;
 	/* a pair seen before costs one small read and no body at all */
 	cached = load_pair(f, &old, &new, &nul, cache, c);
+	*hits += (uint64_t)cached;
 	if (!cached) {
 		if ((has_old && c->old_mode != SDF_MODE_GITLINK &&
 		     (err = sdf_store_object_size(&f->old_size, st,
@@ -449,7 +451,7 @@ int sdf_summarize(sdf_diff_totals *totals, sdf_store *st, sdf_store *reader2,
 			break;
 		}
 		err = summarize_one(&f, &changes[i], st, reader2, cache, &opts,
-		                    &patch_budget, &patch);
+		                    &patch_budget, &patch, &totals->cache_hits);
 		if (err == 0) {
 			totals->files++;
 			totals->additions += f.additions;

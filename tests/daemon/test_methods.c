@@ -346,3 +346,32 @@ Test(methods, errors_are_actionable)
 	json_decref(r);
 	close(fd);
 }
+
+Test(methods, stats_count_cache_hits)
+{
+	char params[8192];
+	json_t *t1 = track(NULL), *t2, *res, *s;
+
+	tu_write_str(wt, "keep.txt", "a\nB\nc\n");
+	tu_write_str(wt, "new.txt", "n\n");
+	t2 = track(NULL);
+	snprintf(params, sizeof(params),
+	         "{\"store\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+	         "\"stream\":false}",
+	         store, str(t1, "tree"), str(t2, "tree"));
+	s = dm_result(&d, "service.stats", "{}");
+	long long before = json_integer_value(json_object_get(s, "cache_hits"));
+	json_decref(s);
+	/* the first diff fills the cache, the second is answered from it */
+	json_decref(dm_result(&d, "snapshot.diff", params));
+	res = dm_result(&d, "snapshot.diff", params);
+	size_t files = json_array_size(json_object_get(res, "files"));
+	cr_assert_eq(files, 2);
+	s = dm_result(&d, "service.stats", "{}");
+	cr_assert_eq(json_integer_value(json_object_get(s, "cache_hits")),
+	             before + (long long)files);
+	json_decref(s);
+	json_decref(res);
+	json_decref(t1);
+	json_decref(t2);
+}
