@@ -36,6 +36,7 @@ typedef struct {
 	int idle_timeout_ms;
 	int write_timeout_ms; /* a client that stops reading */
 	int admit_timeout_ms; /* a request waiting for budget */
+	int prune_interval_s; /* the pruner's period; 0: no pruning */
 	int listen_fd;        /* bound and listening */
 	int owns_socket;      /* remove socket_path at exit (not when
 	                         inherited through LISTEN_FDS) */
@@ -82,6 +83,17 @@ const daemon_method *daemon_method_find(const char *name);
 json_t *daemon_server_stats(void);
 /* Adds files a diff answered from a store's cache to service.stats. */
 void daemon_count_cache_hits(uint64_t n);
+
+/* Memory admission outside a request (the pruner): waits at most the busy
+ * timeout; daemon_release() gives it back. */
+int daemon_admit(size_t *bytes);
+void daemon_release(size_t bytes);
+
+/* The pruner (daemon_prune.c): interval_s <= 0 leaves it off. */
+int daemon_pruner_start(int interval_s);
+void daemon_pruner_stop(void);
+/* Remembers a store for the timer; tracked: a track wrote to it. */
+void daemon_pruner_note(const char *store_path, int tracked);
 
 int daemon_server_run(const daemon_config *cfg);
 

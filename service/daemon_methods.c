@@ -302,6 +302,7 @@ static int m_track(json_t **result, daemon_call *call)
 	    (r = do_track(&res, st, label, strict, skipped)) == 0) {
 		json_t *o = track_json(&res, label, skipped, st);
 		r = check_built(result, o, 0);
+		daemon_pruner_note(sdf_store_path(st), res.written > 0);
 	}
 	json_decref(skipped);
 	sdf_store_free(st);

@@ -247,7 +247,11 @@ int daemon_notify(daemon_call *call, const char *method, json_t *params)
 
 int daemon_canceled(daemon_call *call)
 {
-	struct conn *c = call->conn;
+	struct conn *c;
+
+	if (!call) /* the pruner's own admission */
+		return atomic_load(&srv.stopping);
+	c = call->conn;
 
 	return atomic_load(&c->hangup) || atomic_load(&c->dead) ||
 	       atomic_load(&srv.stopping);
@@ -340,6 +344,16 @@ json_t *daemon_server_stats(void)
 void daemon_count_cache_hits(uint64_t n)
 {
 	atomic_fetch_add(&srv.cache_hits, n);
+}
+
+int daemon_admit(size_t *bytes)
+{
+	return admit(bytes, NULL);
+}
+
+void daemon_release(size_t bytes)
+{
+	release(bytes);
 }
 
 /* ---- running a job (worker threads) ---- */
@@ -793,6 +807,8 @@ int daemon_server_run(const daemon_config *cfg)
 	/* every worker has its per-thread state before the first request */
 	while (atomic_load(&srv.warmed) < nthreads)
 		usleep(1000);
+	if (daemon_pruner_start(cfg->prune_interval_s) < 0)
+		log_warn("%s: stores are not pruned", sdf_error_last());
 	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
 	if (nthreads != cfg->workers + 1) {
 		atomic_store(&srv.stopping, 1);
@@ -900,6 +916,10 @@ join:
 	if (!atomic_load(&srv.stopping))
 		stop_listening(cfg);
 	atomic_store(&srv.stopping, 1);
+	pthread_mutex_lock(&srv.adm_mu);
+	pthread_cond_broadcast(&srv.adm_cv);
+	pthread_mutex_unlock(&srv.adm_mu);
+	daemon_pruner_stop();
 	pthread_mutex_lock(&srv.mu);
 	pthread_cond_broadcast(&srv.heavy_cv);
 	pthread_cond_broadcast(&srv.light_cv);

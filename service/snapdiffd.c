@@ -48,6 +48,10 @@ static const char usage_text[] =
     "30000)\n"
     "  --busy-timeout MS        how long a request waits for memory before\n"
     "                           \"busy\" (default 60000)\n"
+    "  --prune-interval SECONDS apply each tracked store's retention policy\n"
+    "                           this often, and after a track that takes\n"
+    "                           it over snapdiff.maxBytes (default 3600;\n"
+    "                           0: never prune)\n"
     "  --log-level LEVEL        error, warn, info (default) or debug\n"
     "  --help, --version\n"
     "\n"
@@ -291,6 +295,7 @@ int main(int argc, char **argv)
 	cfg.idle_timeout_ms = DAEMON_IDLE_TIMEOUT_MS_DEFAULT;
 	cfg.write_timeout_ms = DAEMON_WRITE_TIMEOUT_MS_DEFAULT;
 	cfg.admit_timeout_ms = DAEMON_ADMIT_TIMEOUT_MS_DEFAULT;
+	cfg.prune_interval_s = 3600;
 	cfg.listen_fd = -1;
 
 	for (int i = 1; i < argc; i++) {
@@ -360,6 +365,12 @@ int main(int argc, char **argv)
 				cfg.write_timeout_ms = (int)v;
 			else
 				cfg.admit_timeout_ms = (int)v;
+		} else if (!strcmp(a, "--prune-interval")) {
+			if (parse_uint(val, 366 * 24 * 3600, &v) < 0)
+				return usage("--prune-interval takes seconds, "
+				             "not '%s'",
+				             val);
+			cfg.prune_interval_s = (int)v;
 		} else if (!strcmp(a, "--log-level")) {
 			static const char *names[] = {"error", "warn", "info",
 			                              "debug"};
