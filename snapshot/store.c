@@ -374,6 +374,7 @@ void sdf_store_free(sdf_store *st)
 		return;
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
+	git_repository_free(st->attr_repo);
 	git_repository_free(st->repo);
 	sdf_free(st->path);
 	sdf_free(st->worktree);

@@ -15,6 +15,9 @@ struct sdf_store {
 	char *worktree; /* real path of the worktree, or NULL */
 	int lock_fd;
 	int lock_depth;
+	/* attribute lookups: the same store with an empty in-memory index,
+	 * so they never load the (large) stat cache; opened on first use */
+	git_repository *attr_repo;
 };
 
 /*

@@ -1,6 +1,7 @@
 /* Tree-to-tree listing, sizes, attributes and small patches (sdf_tree.h). */
 #include "sdf_tree.h"
 #include "store_int.h"
+#include <git2/sys/repository.h>
 #include "sdf_alloc.h"
 #include "sdf_error.h"
 
@@ -138,15 +139,45 @@ int sdf_store_object_size(uint64_t *out, sdf_store *st, const char *oid_hex)
 	return 0;
 }
 
+/*
+ * git_attr_get falls back to .gitattributes blobs in the index, and so
+ * reads the whole index (tens of MiB for a large worktree) to answer about
+ * one path. The store's index is only our stat cache: look attributes up
+ * in a second handle whose index is empty and in memory.
+ */
+static int attr_repo(git_repository **out, sdf_store *st)
+{
+	git_repository *repo = NULL;
+	git_index *empty = NULL;
+	int err;
+
+	if (st->attr_repo) {
+		*out = st->attr_repo;
+		return 0;
+	}
+	if ((err = sdf_store_open_repo(&repo, st)) < 0)
+		return err;
+	if ((err = git_index_new(&empty)) < 0) {
+		git_repository_free(repo);
+		return sdf_git_error(err, "cannot make an empty index");
+	}
+	git_repository_set_index(repo, empty);
+	git_index_free(empty);
+	*out = st->attr_repo = repo;
+	return 0;
+}
+
 int sdf_store_attr(int *out, sdf_store *st, const char *path, const char *name)
 {
+	git_repository *repo = NULL;
 	const char *value = NULL;
 	int err;
 
 	*out = 0;
-	if ((err = git_attr_get(&value, st->repo,
-	                        GIT_ATTR_CHECK_FILE_THEN_INDEX, path, name)) <
-	    0)
+	if ((err = attr_repo(&repo, st)) < 0)
+		return err;
+	if ((err = git_attr_get(&value, repo, GIT_ATTR_CHECK_FILE_THEN_INDEX,
+	                        path, name)) < 0)
 		return sdf_git_error(err, "cannot read attributes of '%s'",
 		                     path);
 	switch (git_attr_value(value)) {

@@ -474,3 +474,47 @@ Test(diff, prune_over_quota_drops_the_cache_first)
 	free(wt);
 	free(store);
 }
+
+Test(diff, worktree_attributes_decide_binary_and_generated)
+{
+	char *wt = tu_path(scratch, "wt"), *store = tu_path(scratch, "store");
+	json_error_t jerr;
+
+	mkdir(wt, 0755);
+	tu_write_str(wt, ".gitattributes",
+	             "*.dat -diff\ngen.txt linguist-generated\n"
+	             "build/** -linguist-generated\n");
+	tu_write_str(wt, "x.dat", "text\n");
+	tu_write_str(wt, "gen.txt", "a\n");
+	tu_write_str(wt, "build/real.c", "int a;\n");
+	char *t1 = cli_track(wt, store, NULL);
+	tu_write_str(wt, "x.dat", "more text\n");
+	tu_write_str(wt, "gen.txt", "b\n");
+	tu_write_str(wt, "build/real.c", "int b;\n");
+	char *t2 = cli_track(wt, store, NULL);
+	char *out = run_ok("'%s' diff --store '%s' %s %s --json", SDF_CLI,
+	                   store, t1, t2);
+	json_t *doc = json_loads(out, 0, &jerr);
+	cr_assert_not_null(doc);
+	json_t *files = json_object_get(doc, "files");
+	cr_assert(json_is_true(
+	    json_object_get(file_named(files, "x.dat"), "binary")));
+	json_t *gen = file_named(files, "gen.txt");
+	cr_assert(json_is_true(json_object_get(gen, "generated")));
+	cr_assert(
+	    strstr(json_string_value(json_object_get(gen, "generated_reason")),
+	           "attribute"));
+	cr_assert(json_is_false(
+	    json_object_get(file_named(files, "build/real.c"), "generated")));
+	json_decref(doc);
+	free(out);
+	/* --numstat prints the attribute-binary file as git does */
+	out = run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI, store,
+	             t1, t2);
+	cr_assert(strstr(out, "-\t-\tx.dat\n"), "%s", out);
+	free(out);
+	free(t1);
+	free(t2);
+	free(wt);
+	free(store);
+}
