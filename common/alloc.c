@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,9 +61,9 @@ static void note_failure(size_t n)
 {
 	failed_here = 1;
 	sdf_error_set(SDF_EBUDGET,
-		      "memory budget exceeded: %zu bytes requested with %zu of "
-		      "%zu bytes in use",
-		      n, sdf_alloc_live(), sdf_alloc_limit());
+	              "memory budget exceeded: %zu bytes requested with %zu of "
+	              "%zu bytes in use",
+	              n, sdf_alloc_live(), sdf_alloc_limit());
 }
 
 static size_t *header_of(void *ptr)
@@ -225,6 +228,22 @@ uint64_t sdf_alloc_count_since_arm(void)
 	return atomic_load(&since_arm);
 }
 
+void sdf_alloc_tune_process(void)
+{
+#ifdef __GLIBC__
+	/* the environment's MALLOC_* settings win */
+	if (!getenv("MALLOC_MMAP_THRESHOLD_"))
+		mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	if (!getenv("MALLOC_TRIM_THRESHOLD_"))
+		mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+	/* glibc gives each busy thread an arena that keeps what it freed:
+	 * with 8 daemon workers, RSS was twice what two arenas hold, for the
+	 * same speed */
+	if (!getenv("MALLOC_ARENA_MAX"))
+		mallopt(M_ARENA_MAX, 2);
+#endif
+}
+
 int sdf_parse_size(const char *s, size_t *out)
 {
 	char *end;
@@ -240,9 +259,21 @@ int sdf_parse_size(const char *s, size_t *out)
 	switch (*end) {
 	case '\0':
 		break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
 	default:
 		return -1;
 	}

@@ -45,6 +45,14 @@ void sdf_alloc_clear_failed(void);
 void sdf_alloc_fail_at(uint64_t n);
 uint64_t sdf_alloc_count_since_arm(void);
 
+/*
+ * Tunes the C library's malloc for a process that streams: large buffers
+ * are mapped and unmapped (the default raises that threshold as buffers are
+ * freed, and the heap then keeps what the last large file needed), and
+ * threads share two arenas instead of one each. Call early in main().
+ */
+void sdf_alloc_tune_process(void);
+
 /* Parses "123", "64K", "16M", "1G" (powers of 1024). 0 on success. */
 int sdf_parse_size(const char *s, size_t *out);
 

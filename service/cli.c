@@ -152,6 +152,7 @@ int main(int argc, char **argv)
 	size_t limit = DEFAULT_MEMORY_LIMIT;
 	int cmd = -1, rc;
 
+	sdf_alloc_tune_process();
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			fputs(usage_text, stdout);

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -279,6 +278,7 @@ int main(int argc, char **argv)
 	long v;
 	int rc, inherited;
 
+	sdf_alloc_tune_process();
 	/* held until the server's handlers are in place */
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
@@ -392,15 +392,6 @@ int main(int argc, char **argv)
 		log_error("out of memory");
 		return 1;
 	}
-#ifdef M_ARENA_MAX
-	/*
-	 * glibc gives each busy thread an arena that keeps what it freed:
-	 * with 8 workers diffing, RSS was twice what two arenas hold, for the
-	 * same speed. The budget counts bytes; this keeps RSS close to it.
-	 */
-	if (!getenv("MALLOC_ARENA_MAX"))
-		mallopt(M_ARENA_MAX, 2);
-#endif
 	sdf_alloc_set_limit(cfg.memory_limit);
 	sdf_api_global_init();
 	if (sdf_snapshot_global_init() < 0) {
