@@ -78,24 +78,6 @@ static void make_history(void)
 	commit("two");
 }
 
-static char *run_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *run_ok(const char *fmt, ...)
-{
-	va_list ap;
-	char *cmd, *out;
-	tu_result r;
-
-	va_start(ap, fmt);
-	cr_assert(vasprintf(&cmd, fmt, ap) > 0);
-	va_end(ap);
-	tu_sh(&r, "%s", cmd);
-	cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
-	out = strdup(r.out);
-	tu_result_dispose(&r);
-	free(cmd);
-	return out;
-}
-
 Test(diff, text_formats_match_git_on_a_repository)
 {
 	static const char *flags[] = {"--numstat", "--name-status", "--stat"};
@@ -103,11 +85,12 @@ Test(diff, text_formats_match_git_on_a_repository)
 	make_history();
 	for (size_t i = 0; i < 3; i++) {
 		char *ours =
-		    run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD %s",
-		           SDF_CLI, repo, flags[i]);
-		char *theirs = run_ok("git -C '%s' diff --no-renames %s HEAD~1 "
-		                      "HEAD",
-		                      repo, flags[i]);
+		    tu_sh_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD %s",
+		             SDF_CLI, repo, flags[i]);
+		char *theirs =
+		    tu_sh_ok("git -C '%s' diff --no-renames %s HEAD~1 "
+		             "HEAD",
+		             repo, flags[i]);
 		cr_assert_str_eq(ours, theirs, "%s differs:\n%s\nvs git:\n%s",
 		                 flags[i], ours, theirs);
 		free(ours);
@@ -128,18 +111,19 @@ Test(diff, store_snapshots_match_git_on_the_same_trees)
 	write_lines(wt, "build/build.ninja", (2u << 20) + 4096, 1);
 	tu_write_str(wt, "src/main.txt", "hello\nturn 2\n");
 	char *t2 = cli_track(wt, store, NULL);
-	char *ours = run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI,
-	                    store, t1, t2);
-	char *theirs = run_ok("git --git-dir='%s' diff --no-renames --numstat "
-	                      "%s %s",
+	char *ours = tu_sh_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI,
 	                      store, t1, t2);
+	char *theirs =
+	    tu_sh_ok("git --git-dir='%s' diff --no-renames --numstat "
+	             "%s %s",
+	             store, t1, t2);
 	cr_assert_str_eq(ours, theirs);
 	free(ours);
 	free(theirs);
 	/* FROM only: the worktree is snapshotted first */
 	tu_write_str(wt, "src/main.txt", "hello\nturn 2\nturn 3\n");
-	ours = run_ok("'%s' diff --worktree '%s' --store '%s' %s --numstat",
-	              SDF_CLI, wt, store, t2);
+	ours = tu_sh_ok("'%s' diff --worktree '%s' --store '%s' %s --numstat",
+	                SDF_CLI, wt, store, t2);
 	cr_assert_str_eq(ours, "1\t0\tsrc/main.txt\n");
 	free(ours);
 	free(t1);
@@ -168,8 +152,8 @@ Test(diff, json_has_every_field)
 	json_error_t jerr;
 
 	make_history();
-	char *out = run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json",
-	                   SDF_CLI, repo);
+	char *out = tu_sh_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json",
+	                     SDF_CLI, repo);
 	json_t *doc = json_loads(out, 0, &jerr);
 	cr_assert_not_null(doc, "%s: %s", jerr.text, out);
 	json_t *files = json_object_get(doc, "files");
@@ -227,8 +211,8 @@ Test(diff, caps_and_generated_files)
 	write_lines(repo, "big.log", 2u << 20, 2);
 	write_lines(repo, "build/CMakeFiles/CMakeConfigureLog.yaml", 4096, 2);
 	commit("two");
-	char *out = run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json",
-	                   SDF_CLI, repo);
+	char *out = tu_sh_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json",
+	                     SDF_CLI, repo);
 	json_t *doc = json_loads(out, 0, &jerr);
 	cr_assert_not_null(doc);
 	json_t *files = json_object_get(doc, "files");
@@ -249,9 +233,9 @@ Test(diff, caps_and_generated_files)
 	free(out);
 
 	/* max-files stops the listing and says so */
-	out = run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json "
-	             "--max-files 1",
-	             SDF_CLI, repo);
+	out = tu_sh_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json "
+	               "--max-files 1",
+	               SDF_CLI, repo);
 	doc = json_loads(out, 0, &jerr);
 	cr_assert_eq(json_array_size(json_object_get(doc, "files")), 1);
 	cr_assert(json_is_true(
@@ -260,9 +244,9 @@ Test(diff, caps_and_generated_files)
 	free(out);
 
 	/* a tiny patch cap: the patch is absent and flagged */
-	out = run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json "
-	             "--max-patch-bytes 10",
-	             SDF_CLI, repo);
+	out = tu_sh_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --json "
+	               "--max-patch-bytes 10",
+	               SDF_CLI, repo);
 	doc = json_loads(out, 0, &jerr);
 	small = file_named(json_object_get(doc, "files"), "small.txt");
 	cr_assert_null(json_object_get(small, "patch"));
@@ -271,9 +255,9 @@ Test(diff, caps_and_generated_files)
 	free(out);
 
 	/* OpenCode's shape */
-	out = run_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --format "
-	             "opencode",
-	             SDF_CLI, repo);
+	out = tu_sh_ok("'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --format "
+	               "opencode",
+	               SDF_CLI, repo);
 	doc = json_loads(out, 0, &jerr);
 	cr_assert(json_is_array(doc));
 	json_t *e = json_array_get(doc, 0);
@@ -339,7 +323,7 @@ Test(diff, large_rewrite_is_exact_within_bounds)
 #ifndef SDF_SANITIZED
 	cr_assert_leq(r.maxrss_kb, 16 * 1024, "peak RSS %ld KiB", r.maxrss_kb);
 #endif
-	char *theirs = run_ok("git -C '%s' diff --numstat HEAD~1 HEAD", repo);
+	char *theirs = tu_sh_ok("git -C '%s' diff --numstat HEAD~1 HEAD", repo);
 	cr_assert_str_eq(r.out, theirs);
 	free(theirs);
 	tu_result_dispose(&r);
@@ -372,12 +356,12 @@ Test(diff, a_pair_seen_before_reads_no_blob)
 	write_lines(wt, "big.yaml", 2u << 20, 2);
 	tu_write_str(wt, "small.txt", "a\nc\n");
 	char *t2 = cli_track(wt, store, NULL);
-	char *first = run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI,
-	                     store, t1, t2);
+	char *first = tu_sh_ok("'%s' diff --store '%s' %s %s --numstat",
+	                       SDF_CLI, store, t1, t2);
 	/* the blobs are gone: only the cache can answer now */
 	corrupt_blobs(store, t1, t2);
-	char *second = run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI,
-	                      store, t1, t2);
+	char *second = tu_sh_ok("'%s' diff --store '%s' %s %s --numstat",
+	                        SDF_CLI, store, t1, t2);
 	cr_assert_str_eq(first, second);
 	/* a damaged cache record is a miss, not a wrong answer */
 	tu_result r;
@@ -409,16 +393,16 @@ Test(diff, cache_stays_within_its_bound)
 		write_lines(wt, "big.yaml", 1u << 20, turn);
 		char *t = cli_track(wt, store, NULL);
 		if (turn == 1)
-			free(run_ok("git --git-dir='%s' config "
-			            "snapdiff.cacheMaxBytes 1500000",
-			            store));
+			free(tu_sh_ok("git --git-dir='%s' config "
+			              "snapdiff.cacheMaxBytes 1500000",
+			              store));
 		if (prev) {
-			char *ours = run_ok("'%s' diff --store '%s' %s %s "
-			                    "--numstat",
-			                    SDF_CLI, store, prev, t);
-			char *theirs = run_ok("git --git-dir='%s' diff "
-			                      "--numstat %s %s",
-			                      store, prev, t);
+			char *ours = tu_sh_ok("'%s' diff --store '%s' %s %s "
+			                      "--numstat",
+			                      SDF_CLI, store, prev, t);
+			char *theirs = tu_sh_ok("git --git-dir='%s' diff "
+			                        "--numstat %s %s",
+			                        store, prev, t);
 			cr_assert_str_eq(ours, theirs);
 			free(ours);
 			free(theirs);
@@ -426,9 +410,10 @@ Test(diff, cache_stays_within_its_bound)
 		free(prev);
 		prev = t;
 	}
-	char *du = run_ok("find '%s/snapdiff-cache' -type f -printf '%%s\\n' | "
-	                  "awk '{s+=$1} END {print s+0}'",
-	                  store);
+	char *du =
+	    tu_sh_ok("find '%s/snapdiff-cache' -type f -printf '%%s\\n' | "
+	             "awk '{s+=$1} END {print s+0}'",
+	             store);
 	cr_assert_leq(atol(du), 1500000, "cache holds %s bytes", du);
 	cr_assert_gt(atol(du), 0);
 	free(du);
@@ -446,23 +431,24 @@ Test(diff, prune_over_quota_drops_the_cache_first)
 	char *t1 = cli_track(wt, store, NULL);
 	write_lines(wt, "big.yaml", 1u << 20, 2);
 	char *t2 = cli_track(wt, store, NULL);
-	free(run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI, store,
-	            t1, t2));
+	free(tu_sh_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI, store,
+	              t1, t2));
 	char *before =
-	    run_ok("find '%s/snapdiff-cache' -type f | wc -l", store);
+	    tu_sh_ok("find '%s/snapdiff-cache' -type f | wc -l", store);
 	cr_assert_gt(atoi(before), 0);
 	/* a quota the snapshots alone fit in, the cache included do not */
-	char *du =
-	    run_ok("du -sB1 -l --exclude=snapdiff-cache '%s' | cut -f1", store);
-	free(run_ok("'%s' prune --store '%s' --grace 0 --max-bytes %ld",
-	            SDF_CLI, store, atol(du) + 65536));
-	char *after = run_ok("find '%s/snapdiff-cache' -type f | wc -l", store);
+	char *du = tu_sh_ok(
+	    "du -sB1 -l --exclude=snapdiff-cache '%s' | cut -f1", store);
+	free(tu_sh_ok("'%s' prune --store '%s' --grace 0 --max-bytes %ld",
+	              SDF_CLI, store, atol(du) + 65536));
+	char *after =
+	    tu_sh_ok("find '%s/snapdiff-cache' -type f | wc -l", store);
 	cr_assert_eq(atoi(after), 0);
 	/* both snapshots are still there and the diff still right */
-	char *ours = run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI,
-	                    store, t1, t2);
+	char *ours = tu_sh_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI,
+	                      store, t1, t2);
 	char *theirs =
-	    run_ok("git --git-dir='%s' diff --numstat %s %s", store, t1, t2);
+	    tu_sh_ok("git --git-dir='%s' diff --numstat %s %s", store, t1, t2);
 	cr_assert_str_eq(ours, theirs);
 	free(ours);
 	free(theirs);
@@ -492,8 +478,8 @@ Test(diff, worktree_attributes_decide_binary_and_generated)
 	tu_write_str(wt, "gen.txt", "b\n");
 	tu_write_str(wt, "build/real.c", "int b;\n");
 	char *t2 = cli_track(wt, store, NULL);
-	char *out = run_ok("'%s' diff --store '%s' %s %s --json", SDF_CLI,
-	                   store, t1, t2);
+	char *out = tu_sh_ok("'%s' diff --store '%s' %s %s --json", SDF_CLI,
+	                     store, t1, t2);
 	json_t *doc = json_loads(out, 0, &jerr);
 	cr_assert_not_null(doc);
 	json_t *files = json_object_get(doc, "files");
@@ -509,8 +495,8 @@ Test(diff, worktree_attributes_decide_binary_and_generated)
 	json_decref(doc);
 	free(out);
 	/* --numstat prints the attribute-binary file as git does */
-	out = run_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI, store,
-	             t1, t2);
+	out = tu_sh_ok("'%s' diff --store '%s' %s %s --numstat", SDF_CLI, store,
+	               t1, t2);
 	cr_assert(strstr(out, "-\t-\tx.dat\n"), "%s", out);
 	free(out);
 	free(t1);

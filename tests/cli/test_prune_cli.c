@@ -39,31 +39,18 @@ static void teardown(void)
 
 TestSuite(prune_cli, .init = setup, .fini = teardown, .timeout = 900);
 
-static char *vformat(const char *fmt, va_list ap)
-    __attribute__((format(printf, 1, 0)));
-static char *vformat(const char *fmt, va_list ap)
-{
-	char *s;
-
-	cr_assert(vasprintf(&s, fmt, ap) > 0);
-	return s;
-}
-
 /* Runs a shell command; asserts it succeeds; returns its last line. */
 static char *sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *sh(const char *fmt, ...)
 {
-	tu_result r;
 	va_list ap;
-	char *cmd, *line;
+	char *out, *line;
 
 	va_start(ap, fmt);
-	cmd = vformat(fmt, ap);
+	out = tu_sh_okv(fmt, ap);
 	va_end(ap);
-	cr_assert_eq(tu_sh(&r, "%s", cmd), 0, "%s: %s", cmd, r.err);
-	line = tu_last_line(r.out);
-	tu_result_dispose(&r);
-	free(cmd);
+	line = tu_last_line(out);
+	free(out);
 	return line;
 }
 
@@ -77,7 +64,7 @@ static int snapdiff(tu_result *r, const char *fmt, ...)
 	int rc;
 
 	va_start(ap, fmt);
-	args = vformat(fmt, ap);
+	args = tu_vformat(fmt, ap);
 	va_end(ap);
 	rc = tu_sh(r, "'%s' %s", SDF_CLI, args);
 	free(args);
@@ -96,7 +83,7 @@ static json_t *snapdiff_json(const char *fmt, ...)
 	json_error_t je;
 
 	va_start(ap, fmt);
-	args = vformat(fmt, ap);
+	args = tu_vformat(fmt, ap);
 	va_end(ap);
 	cr_assert_eq(tu_sh(&r, "'%s' %s --json", SDF_CLI, args), 0,
 	             "snapdiff %s: %s", args, r.err);

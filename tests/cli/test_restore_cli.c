@@ -46,30 +46,15 @@ static void teardown(void)
 
 TestSuite(restore_cli, .init = setup, .fini = teardown, .timeout = 600);
 
-static char *vformat(const char *fmt, va_list ap)
-	__attribute__((format(printf, 1, 0)));
-static char *vformat(const char *fmt, va_list ap)
-{
-	char *s;
-
-	cr_assert(vasprintf(&s, fmt, ap) > 0);
-	return s;
-}
-
 /* Runs a shell command; asserts it succeeds. */
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sh(const char *fmt, ...)
 {
-	tu_result r;
 	va_list ap;
-	char *cmd;
 
 	va_start(ap, fmt);
-	cmd = vformat(fmt, ap);
+	free(tu_sh_okv(fmt, ap));
 	va_end(ap);
-	cr_assert_eq(tu_sh(&r, "%s", cmd), 0, "%s: %s", cmd, r.err);
-	tu_result_dispose(&r);
-	free(cmd);
 }
 
 /* snapdiff COMMAND ARGS (a shell fragment) on the test's worktree, store. */
@@ -82,7 +67,7 @@ static int snapdiff(tu_result *r, const char *fmt, ...)
 	int rc;
 
 	va_start(ap, fmt);
-	args = vformat(fmt, ap);
+	args = tu_vformat(fmt, ap);
 	va_end(ap);
 	/* the options go right after the command: paths come last */
 	sp = strchr(args, ' ');

@@ -46,31 +46,18 @@ static void teardown(void)
 
 TestSuite(prune, .init = setup, .fini = teardown, .timeout = 300);
 
-static char *vformat(const char *fmt, va_list ap)
-    __attribute__((format(printf, 1, 0)));
-static char *vformat(const char *fmt, va_list ap)
-{
-	char *cmd;
-
-	cr_assert(vasprintf(&cmd, fmt, ap) > 0);
-	return cmd;
-}
-
 /* Runs a shell command, asserts success, returns its last stdout line. */
 static char *sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *sh(const char *fmt, ...)
 {
-	tu_result r;
 	va_list ap;
-	char *cmd, *line;
+	char *out, *line;
 
 	va_start(ap, fmt);
-	cmd = vformat(fmt, ap);
+	out = tu_sh_okv(fmt, ap);
 	va_end(ap);
-	cr_assert_eq(tu_sh(&r, "%s", cmd), 0, "%s: %s", cmd, r.err);
-	line = tu_last_line(r.out);
-	tu_result_dispose(&r);
-	free(cmd);
+	line = tu_last_line(out);
+	free(out);
 	return line;
 }
 
@@ -84,7 +71,7 @@ static int sh_status(const char *fmt, ...)
 	int status;
 
 	va_start(ap, fmt);
-	cmd = vformat(fmt, ap);
+	cmd = tu_vformat(fmt, ap);
 	va_end(ap);
 	status = tu_sh(&r, "%s", cmd);
 	tu_result_dispose(&r);

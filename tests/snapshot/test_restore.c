@@ -115,29 +115,14 @@ static int exists(const char *rel)
 	return ok;
 }
 
-static char *vformat(const char *fmt, va_list ap)
-	__attribute__((format(printf, 1, 0)));
-static char *vformat(const char *fmt, va_list ap)
-{
-	char *cmd;
-
-	cr_assert(vasprintf(&cmd, fmt, ap) > 0);
-	return cmd;
-}
-
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sh(const char *fmt, ...)
 {
-	tu_result r;
 	va_list ap;
-	char *cmd;
 
 	va_start(ap, fmt);
-	cmd = vformat(fmt, ap);
+	free(tu_sh_okv(fmt, ap));
 	va_end(ap);
-	cr_assert_eq(tu_sh(&r, "%s", cmd), 0, "%s: %s", cmd, r.err);
-	tu_result_dispose(&r);
-	free(cmd);
 }
 
 struct seen {
@@ -196,7 +181,7 @@ static char *git_out(const char *fmt, ...)
 	char *cmd, *line;
 
 	va_start(ap, fmt);
-	cmd = vformat(fmt, ap);
+	cmd = tu_vformat(fmt, ap);
 	va_end(ap);
 	cr_assert_eq(tu_sh(&r, "%s", cmd), 0, "%s: %s", cmd, r.err);
 	line = tu_last_line(r.out);

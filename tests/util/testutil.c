@@ -29,7 +29,7 @@ char *tu_mkdtemp(const char *tag)
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag,
-		  struct FTW *ftw)
+                  struct FTW *ftw)
 {
 	(void)st;
 	(void)ftw;
@@ -65,7 +65,7 @@ static void mkparents(char *p)
 }
 
 void tu_write(const char *dir, const char *rel, const void *data, size_t len,
-	      mode_t mode)
+              mode_t mode)
 {
 	char *p = tu_path(dir, rel);
 	int fd;
@@ -180,7 +180,7 @@ int tu_run(tu_result *res, const char *cwd, char *const argv[])
 	res->out_len = olen;
 	res->maxrss_kb = ru.ru_maxrss;
 	res->seconds = (double)(t1.tv_sec - t0.tv_sec) +
-		       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	               (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	res->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
 	return res->status;
 }
@@ -198,6 +198,38 @@ int tu_sh(tu_result *res, const char *fmt, ...)
 	rc = tu_run(res, NULL, argv);
 	free(cmd);
 	return rc;
+}
+
+char *tu_vformat(const char *fmt, va_list ap)
+{
+	char *s;
+
+	cr_assert(vasprintf(&s, fmt, ap) > 0);
+	return s;
+}
+
+char *tu_sh_okv(const char *fmt, va_list ap)
+{
+	tu_result r;
+	char *cmd = tu_vformat(fmt, ap), *out;
+
+	cr_assert_eq(tu_sh(&r, "%s", cmd), 0, "%s: %s", cmd, r.err);
+	out = r.out;
+	r.out = NULL;
+	tu_result_dispose(&r);
+	free(cmd);
+	return out;
+}
+
+char *tu_sh_ok(const char *fmt, ...)
+{
+	va_list ap;
+	char *out;
+
+	va_start(ap, fmt);
+	out = tu_sh_okv(fmt, ap);
+	va_end(ap);
+	return out;
 }
 
 void tu_result_dispose(tu_result *res)

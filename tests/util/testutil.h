@@ -2,14 +2,15 @@
 #ifndef SDF_TESTUTIL_H
 #define SDF_TESTUTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 typedef struct {
-	char *out;	/* NUL-terminated stdout */
+	char *out; /* NUL-terminated stdout */
 	size_t out_len;
-	char *err;	/* NUL-terminated stderr */
-	int status;	/* exit code, or 128+signal */
+	char *err;      /* NUL-terminated stderr */
+	int status;     /* exit code, or 128+signal */
 	long maxrss_kb; /* the child's peak RSS from wait4() */
 	double seconds; /* wall time */
 } tu_result;
@@ -19,7 +20,7 @@ char *tu_mkdtemp(const char *tag);
 void tu_rm_rf(const char *path);
 /* dir/rel := data, creating parent directories. Aborts the test on error. */
 void tu_write(const char *dir, const char *rel, const void *data, size_t len,
-	      mode_t mode);
+              mode_t mode);
 void tu_write_str(const char *dir, const char *rel, const char *s);
 /* Returns a malloc'd copy of dir/rel's content, or NULL. */
 char *tu_read(const char *dir, const char *rel, size_t *len);
@@ -29,8 +30,16 @@ char *tu_path(const char *dir, const char *rel);
 int tu_run(tu_result *res, const char *cwd, char *const argv[]);
 /* Runs "/bin/sh -c CMD" after formatting; returns the exit status. */
 int tu_sh(tu_result *res, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void tu_result_dispose(tu_result *res);
+/* Runs "/bin/sh -c CMD" after formatting; asserts it exits 0 (the failure
+ * names the command and its stderr); returns its stdout, malloc'd. */
+char *tu_sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *tu_sh_okv(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+/* vasprintf that asserts; malloc'd. */
+char *tu_vformat(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 
 /* Last line of s (without its newline), malloc'd. */
 char *tu_last_line(const char *s);
