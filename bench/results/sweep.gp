@@ -7,9 +7,9 @@ set grid
 set bmargin 10
 set key at screen 0.5, screen 0.02 center bottom horizontal maxcols 2   samplen 3 width 2 font 'sans,10' box
 set offsets graph 0.06, graph 0.06, graph 0.12, graph 0.06
-set xrange [12.8:320.0]
+set xrange [12.8:1280.0]
 set xlabel 'artifact size N (MiB)'
-set xtics ("16" 16, "64" 64, "128" 128, "256" 256)
+set xtics ("16" 16, "64" 64, "128" 128, "256" 256, "1024" 1024)
 set ylabel 'peak RSS (MiB)'
 set title 'peak RSS (solid: snapdiff, dashed: git)'
 set ytics (1,2,4,8,16,32,64,128,256,512,1024,2048,4096,8192,16384)
