@@ -39,21 +39,6 @@ static void teardown(void)
 
 TestSuite(prune_cli, .init = setup, .fini = teardown, .timeout = 900);
 
-/* Runs a shell command; asserts it succeeds; returns its last line. */
-static char *sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *sh(const char *fmt, ...)
-{
-	va_list ap;
-	char *out, *line;
-
-	va_start(ap, fmt);
-	out = tu_sh_okv(fmt, ap);
-	va_end(ap);
-	line = tu_last_line(out);
-	free(out);
-	return line;
-}
-
 /* snapdiff ARGS on the test's store; returns the exit status. */
 static int snapdiff(tu_result *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -165,14 +150,15 @@ static int has_object(const char *hex)
 /* A turn's worktree: nested dirs, an exec bit, a symlink, fresh bytes. */
 static void make_turn(int i)
 {
-	sh("set -e; cd '%s'; mkdir -p src/deep bin; "
-	   "printf 'shared\\n' > src/shared.txt; "
-	   "head -c %d /dev/urandom > src/deep/blob-%d.bin; "
-	   "rm -f src/deep/blob-%d.bin; "
-	   "printf '#!/bin/sh\\necho %d\\n' > bin/run; chmod 755 bin/run; "
-	   "ln -sfn src/shared.txt link; printf 'turn %d\\n' > 'name with "
-	   "space.txt'",
-	   wt, 20000 + i * 1000, i, i - 1, i, i);
+	tu_sh_ok_last(
+	    "set -e; cd '%s'; mkdir -p src/deep bin; "
+	    "printf 'shared\\n' > src/shared.txt; "
+	    "head -c %d /dev/urandom > src/deep/blob-%d.bin; "
+	    "rm -f src/deep/blob-%d.bin; "
+	    "printf '#!/bin/sh\\necho %d\\n' > bin/run; chmod 755 bin/run; "
+	    "ln -sfn src/shared.txt link; printf 'turn %d\\n' > 'name with "
+	    "space.txt'",
+	    wt, 20000 + i * 1000, i, i - 1, i, i);
 }
 
 Test(prune_cli, every_kept_snapshot_restores_byte_exact)
@@ -187,9 +173,9 @@ Test(prune_cli, every_kept_snapshot_restores_byte_exact)
 		snprintf(label, sizeof(label), "--label l%d", i);
 		trees[i] = cli_track(wt, store, label);
 		copies[i] = tu_mkdtemp("pc-copy");
-		sh("cp -a '%s/.' '%s/'", wt, copies[i]);
-		only[i] =
-		    sh("git hash-object '%s/src/deep/blob-%d.bin'", wt, i);
+		tu_sh_ok_last("cp -a '%s/.' '%s/'", wt, copies[i]);
+		only[i] = tu_sh_ok_last(
+		    "git hash-object '%s/src/deep/blob-%d.bin'", wt, i);
 	}
 	cr_assert_eq(snapdiff(&r, "pin l1 --store '%s'", store), 0, "%s",
 	             r.err);
@@ -229,11 +215,12 @@ Test(prune_cli, many_turns_under_a_small_quota)
 	char *tree = NULL, *copy = tu_mkdtemp("pc-copy"), *v;
 	json_t *o;
 
-	sh("cd '%s' && mkdir -p docs && seq 1 2000 > docs/numbers.txt", wt);
+	tu_sh_ok_last(
+	    "cd '%s' && mkdir -p docs && seq 1 2000 > docs/numbers.txt", wt);
 	for (int i = 0; i < 30; i++) {
 		/* a few MiB, every byte rewritten, nothing to compress */
-		sh("head -c %d /dev/urandom > '%s/artifact.bin'",
-		   (2 << 20) + i * 4096, wt);
+		tu_sh_ok_last("head -c %d /dev/urandom > '%s/artifact.bin'",
+		              (2 << 20) + i * 4096, wt);
 		free(tree);
 		tree = cli_track(wt, store, NULL);
 		/* the policy is saved once; later prunes read it from config */
@@ -249,17 +236,17 @@ Test(prune_cli, many_turns_under_a_small_quota)
 		cr_assert(json_is_false(json_object_get(o, "over_quota")));
 		json_decref(o);
 	}
-	v = sh("git --git-dir='%s' config snapdiff.maxBytes", store);
+	v = tu_sh_ok_last("git --git-dir='%s' config snapdiff.maxBytes", store);
 	cr_assert_eq(strtoull(v, NULL, 10), quota);
 	free(v);
-	v = sh("du -s -B1 -l '%s' | cut -f1", store);
+	v = tu_sh_ok_last("du -s -B1 -l '%s' | cut -f1", store);
 	cr_assert_leq(strtoull(v, NULL, 10), quota, "du: %s", v);
 	free(v);
 	o = snapdiff_json("du --store '%s'", store);
 	cr_assert_leq((uint64_t)jint(o, "bytes"), quota);
 	cr_assert_geq(jint(o, "snapshots"), 2);
 	json_decref(o);
-	sh("cp -a '%s/.' '%s/'", wt, copy);
+	tu_sh_ok_last("cp -a '%s/.' '%s/'", wt, copy);
 	expect_restores_as(tree, copy);
 	fsck();
 	free(tree);
@@ -275,17 +262,18 @@ Test(prune_cli, prune_racing_track_loses_nothing)
 {
 	char *copy = tu_mkdtemp("pc-copy");
 
-	sh("cd '%s' && mkdir -p many && for i in $(seq 1 200); do "
-	   "echo $i > many/f$i; done",
-	   wt);
+	tu_sh_ok_last("cd '%s' && mkdir -p many && for i in $(seq 1 200); do "
+	              "echo $i > many/f$i; done",
+	              wt);
 	free(cli_track(wt, store, NULL));
 	for (int i = 0; i < 15; i++) {
 		tu_result r;
 		char *tree, *newest;
 
-		sh("head -c %d /dev/urandom > '%s/big.bin'; echo %d > "
-		   "'%s/many/f%d'",
-		   (3 << 20) + i, wt, i, wt, 1 + i * 7);
+		tu_sh_ok_last(
+		    "head -c %d /dev/urandom > '%s/big.bin'; echo %d > "
+		    "'%s/many/f%d'",
+		    (3 << 20) + i, wt, i, wt, 1 + i * 7);
 		cr_assert_eq(
 		    tu_sh(&r,
 		          "S='%s'; W='%s'; D='%s'; "
@@ -301,13 +289,15 @@ Test(prune_cli, prune_racing_track_loses_nothing)
 		    0, "%s", r.err);
 		cr_assert_str_eq(r.out, "000", "exit codes %s", r.out);
 		tu_result_dispose(&r);
-		tree = sh("tail -n1 '%s.t'", store);
+		tree = tu_sh_ok_last("tail -n1 '%s.t'", store);
 		cr_assert_eq(strlen(tree), 40, "%s", tree);
-		newest = sh("'%s' log --store '%s' | tail -n1 | cut -f2",
-		            SDF_CLI, store);
+		newest =
+		    tu_sh_ok_last("'%s' log --store '%s' | tail -n1 | cut -f2",
+		                  SDF_CLI, store);
 		cr_assert_str_eq(newest, tree);
 		fsck();
-		sh("rm -rf '%s'/* && cp -a '%s/.' '%s/'", copy, wt, copy);
+		tu_sh_ok_last("rm -rf '%s'/* && cp -a '%s/.' '%s/'", copy, wt,
+		              copy);
 		expect_restores_as(tree, copy);
 		free(tree);
 		free(newest);
@@ -321,12 +311,13 @@ Test(prune_cli, a_writer_without_the_lock_is_covered_by_the_grace)
 	char *tree, *foreign;
 	json_t *o;
 
-	sh("echo a > '%s/a'", wt);
+	tu_sh_ok_last("echo a > '%s/a'", wt);
 	tree = cli_track(wt, store, NULL);
 	/* stock git writing into the store takes no snapdiff lock */
-	foreign = sh("head -c 1000 /dev/urandom | git --git-dir='%s' "
-	             "hash-object -w --stdin",
-	             store);
+	foreign =
+	    tu_sh_ok_last("head -c 1000 /dev/urandom | git --git-dir='%s' "
+	                  "hash-object -w --stdin",
+	                  store);
 	o = snapdiff_json("prune --store '%s'", store); /* default: 1h */
 	cr_assert_eq(jint(o, "objects_young"), 1);
 	cr_assert_eq(jint(o, "objects_deleted"), 0);
@@ -352,24 +343,26 @@ Test(prune_cli, du_matches_the_disk)
 		free(cli_track(wt, store, NULL));
 	}
 	o = snapdiff_json("du --store '%s'", store);
-	v = sh("du -s -B1 -l '%s' | cut -f1", store);
+	v = tu_sh_ok_last("du -s -B1 -l '%s' | cut -f1", store);
 	cr_assert_eq((uint64_t)jint(o, "bytes"), strtoull(v, NULL, 10),
 	             "du says %s", v);
 	free(v);
-	v = sh("find '%s' -printf '%%b\\n' | awk '{s+=$1} END {printf "
-	       "\"%%d\\n\", s*512}'",
-	       store);
+	v = tu_sh_ok_last(
+	    "find '%s' -printf '%%b\\n' | awk '{s+=$1} END {printf "
+	    "\"%%d\\n\", s*512}'",
+	    store);
 	cr_assert_eq((uint64_t)jint(o, "bytes"), strtoull(v, NULL, 10));
 	free(v);
-	v = sh("find '%s/objects' -type f -regex "
-	       "'.*/[0-9a-f][0-9a-f]/[0-9a-f]*' | wc -l",
-	       store);
+	v = tu_sh_ok_last("find '%s/objects' -type f -regex "
+	                  "'.*/[0-9a-f][0-9a-f]/[0-9a-f]*' | wc -l",
+	                  store);
 	cr_assert_eq((uint64_t)jint(o, "objects"), strtoull(v, NULL, 10));
 	free(v);
 	cr_assert_eq(jint(o, "snapshots"), 4);
-	first =
-	    sh("'%s' log --store '%s' | head -n1 | cut -f1", SDF_CLI, store);
-	last = sh("'%s' log --store '%s' | tail -n1 | cut -f1", SDF_CLI, store);
+	first = tu_sh_ok_last("'%s' log --store '%s' | head -n1 | cut -f1",
+	                      SDF_CLI, store);
+	last = tu_sh_ok_last("'%s' log --store '%s' | tail -n1 | cut -f1",
+	                     SDF_CLI, store);
 	cr_assert_str_eq(json_string_value(json_object_get(o, "oldest")),
 	                 first);
 	cr_assert_str_eq(json_string_value(json_object_get(o, "newest")), last);
@@ -391,8 +384,9 @@ Test(prune_cli, du_matches_the_disk)
 	cr_assert_eq(json_array_size(arr), 2);
 	for (size_t i = 0; i < 2; i++) {
 		json_t *s = json_array_get(arr, i);
-		v = sh("du -s -B1 -l '%s' | cut -f1",
-		       json_string_value(json_object_get(s, "store")));
+		v = tu_sh_ok_last(
+		    "du -s -B1 -l '%s' | cut -f1",
+		    json_string_value(json_object_get(s, "store")));
 		cr_assert_eq((uint64_t)jint(s, "bytes"), strtoull(v, NULL, 10));
 		cr_assert_eq(jint(s, "snapshots"), 1);
 		free(v);
@@ -425,8 +419,9 @@ Test(prune_cli, dry_run_pins_and_bad_input)
 	free(before);
 	free(after);
 	/* text output names what expires, and why */
-	v = sh("'%s' prune --store '%s' --keep-count 1 -n | head -n1", SDF_CLI,
-	       store);
+	v = tu_sh_ok_last(
+	    "'%s' prune --store '%s' --keep-count 1 -n | head -n1", SDF_CLI,
+	    store);
 	cr_assert(strstr(v, "keep-count") && strstr(v, "l0"), "%s", v);
 	free(v);
 

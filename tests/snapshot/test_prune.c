@@ -46,21 +46,6 @@ static void teardown(void)
 
 TestSuite(prune, .init = setup, .fini = teardown, .timeout = 300);
 
-/* Runs a shell command, asserts success, returns its last stdout line. */
-static char *sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *sh(const char *fmt, ...)
-{
-	va_list ap;
-	char *out, *line;
-
-	va_start(ap, fmt);
-	out = tu_sh_okv(fmt, ap);
-	va_end(ap);
-	line = tu_last_line(out);
-	free(out);
-	return line;
-}
-
 static int sh_status(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 static int sh_status(const char *fmt, ...)
@@ -98,7 +83,8 @@ static int has_object(const char *hex)
 /* The blob id of content, as git would store it. */
 static char *blob_id(const char *content)
 {
-	return sh("printf '%%s' '%s' | git hash-object --stdin", content);
+	return tu_sh_ok_last("printf '%%s' '%s' | git hash-object --stdin",
+	                     content);
 }
 
 static void track(sdf_track_result *res, const char *label)
@@ -180,13 +166,14 @@ Test(prune, policy_lives_in_the_store_config)
 	cr_assert_eq(sdf_retention_set(st, &q), 0, "%s", sdf_error_last());
 	cr_assert_eq(sdf_retention_get(&p, st), 0);
 	cr_assert_eq(memcmp(&p, &q, sizeof(p)), 0);
-	v = sh("git --git-dir='%s' config snapdiff.keepCount", stpath);
+	v = tu_sh_ok_last("git --git-dir='%s' config snapdiff.keepCount",
+	                  stpath);
 	cr_assert_str_eq(v, "50");
 	free(v);
 	/* stock git writes it too, with git's suffixes */
-	sh("git --git-dir='%s' config snapdiff.maxBytes 3g && "
-	   "git --git-dir='%s' config snapdiff.pruneGrace 2h",
-	   stpath, stpath);
+	tu_sh_ok_last("git --git-dir='%s' config snapdiff.maxBytes 3g && "
+	              "git --git-dir='%s' config snapdiff.pruneGrace 2h",
+	              stpath, stpath);
 	cr_assert_eq(sdf_retention_get(&p, st), 0, "%s", sdf_error_last());
 	cr_assert_eq(p.max_bytes, (uint64_t)3 << 30);
 	cr_assert_eq(p.grace_seconds, 7200);
@@ -198,7 +185,8 @@ Test(prune, policy_lives_in_the_store_config)
 	cr_assert_neq(
 	    sh_status("git --git-dir='%s' config snapdiff.keepCount", stpath),
 	    0);
-	sh("git --git-dir='%s' config snapdiff.pruneGrace soon", stpath);
+	tu_sh_ok_last("git --git-dir='%s' config snapdiff.pruneGrace soon",
+	              stpath);
 	cr_assert_eq(sdf_retention_get(&p, st), SDF_EINVAL);
 
 	cr_assert_eq(sdf_parse_duration("0", &d), 0);
@@ -250,8 +238,8 @@ Test(prune, keep_count_keeps_pinned_and_newest)
 		cr_assert_eq(has_object(only[i]), kept, "turn %d's blob", i);
 		cr_assert_eq(has_object(t[i].tree), kept, "turn %d's tree", i);
 	}
-	cr_assert(has_object(sh("printf 'in every turn\\n' | "
-	                        "git hash-object --stdin")));
+	cr_assert(has_object(tu_sh_ok_last("printf 'in every turn\\n' | "
+	                                   "git hash-object --stdin")));
 	cr_assert_geq(res.objects_deleted, 6); /* 3 blobs, 3 trees, 3 commits */
 	fsck();
 
@@ -276,24 +264,28 @@ static void old_snapshot(const char *id, int days_ago, const char *content,
 {
 	char *tree, *commit;
 
-	*blob = sh("printf '%%s' '%s' | git --git-dir='%s' hash-object -w "
-	           "--stdin",
-	           content, stpath);
-	tree = sh("printf '100644 blob %s\\told.txt\\n' | "
-	          "git --git-dir='%s' mktree",
-	          *blob, stpath);
-	commit = sh("GIT_COMMITTER_DATE=\"$(date -d '%d days ago' +%%s) "
-	            "+0000\" GIT_AUTHOR_DATE=\"$(date -d '%d days ago' "
-	            "+%%s) +0000\" git --git-dir='%s' -c user.name=snapdiff "
-	            "-c user.email=snapdiff@localhost commit-tree %s -m "
-	            "'snapdiff snapshot' -m 'id: %s'",
-	            days_ago, days_ago, stpath, tree, id);
-	sh("git --git-dir='%s' update-ref refs/snapdiff/snapshots/%s %s",
-	   stpath, id, commit);
+	*blob = tu_sh_ok_last(
+	    "printf '%%s' '%s' | git --git-dir='%s' hash-object -w "
+	    "--stdin",
+	    content, stpath);
+	tree = tu_sh_ok_last("printf '100644 blob %s\\told.txt\\n' | "
+	                     "git --git-dir='%s' mktree",
+	                     *blob, stpath);
+	commit = tu_sh_ok_last(
+	    "GIT_COMMITTER_DATE=\"$(date -d '%d days ago' +%%s) "
+	    "+0000\" GIT_AUTHOR_DATE=\"$(date -d '%d days ago' "
+	    "+%%s) +0000\" git --git-dir='%s' -c user.name=snapdiff "
+	    "-c user.email=snapdiff@localhost commit-tree %s -m "
+	    "'snapdiff snapshot' -m 'id: %s'",
+	    days_ago, days_ago, stpath, tree, id);
+	tu_sh_ok_last(
+	    "git --git-dir='%s' update-ref refs/snapdiff/snapshots/%s %s",
+	    stpath, id, commit);
 	/* the objects are as old as the snapshot */
-	sh("cd '%s/objects' && touch -d '%d days ago' %.2s/%s %.2s/%s %.2s/%s",
-	   stpath, days_ago, *blob, *blob + 2, tree, tree + 2, commit,
-	   commit + 2);
+	tu_sh_ok_last(
+	    "cd '%s/objects' && touch -d '%d days ago' %.2s/%s %.2s/%s %.2s/%s",
+	    stpath, days_ago, *blob, *blob + 2, tree, tree + 2, commit,
+	    commit + 2);
 	free(tree);
 	free(commit);
 }
@@ -335,9 +327,9 @@ Test(prune, keep_days_expires_by_age_keeps_pins)
 
 static uint64_t disk_bytes(void)
 {
-	char *v = sh("find '%s' -printf '%%b\\n' | awk '{s+=$1} END "
-	             "{printf \"%%d\\n\", s*512}'",
-	             stpath);
+	char *v = tu_sh_ok_last("find '%s' -printf '%%b\\n' | awk '{s+=$1} END "
+	                        "{printf \"%%d\\n\", s*512}'",
+	                        stpath);
 	uint64_t b = strtoull(v, NULL, 10);
 
 	free(v);
@@ -355,7 +347,7 @@ Test(prune, max_bytes_expires_oldest_first_until_under)
 
 	for (int i = 0; i < 10; i++) {
 		char label[16];
-		sh("head -c 196608 /dev/urandom > '%s/big.bin'", wt);
+		tu_sh_ok_last("head -c 196608 /dev/urandom > '%s/big.bin'", wt);
 		snprintf(label, sizeof(label), "t%d", i);
 		track(&t[i], label);
 	}
@@ -398,7 +390,7 @@ Test(prune, max_bytes_inside_the_grace_expires_no_more)
 	size_t left;
 
 	for (int i = 0; i < 8; i++) {
-		sh("head -c 196608 /dev/urandom > '%s/big.bin'", wt);
+		tu_sh_ok_last("head -c 196608 /dev/urandom > '%s/big.bin'", wt);
 		track(&t[i], NULL);
 	}
 	prune(&res, 0, 0, quota, SDF_PRUNE_GRACE_DEFAULT);
@@ -410,8 +402,9 @@ Test(prune, max_bytes_inside_the_grace_expires_no_more)
 	left = log_count();
 	fsck();
 	/* an hour later */
-	sh("find '%s/objects' -type f -exec touch -d '2 hours ago' {} +",
-	   stpath);
+	tu_sh_ok_last(
+	    "find '%s/objects' -type f -exec touch -d '2 hours ago' {} +",
+	    stpath);
 	prune(&res, 0, 0, quota, SDF_PRUNE_GRACE_DEFAULT);
 	cr_assert_eq(res.expired, 0);
 	cr_assert_eq(log_count(), left);
@@ -431,23 +424,25 @@ Test(prune, unreachable_objects_go_after_the_grace)
 	char *junk;
 
 	turn(0, &t);
-	junk = sh("printf 'nobody wants me' | git --git-dir='%s' hash-object "
-	          "-w --stdin",
-	          stpath);
+	junk = tu_sh_ok_last(
+	    "printf 'nobody wants me' | git --git-dir='%s' hash-object "
+	    "-w --stdin",
+	    stpath);
 	prune(&res, 0, 0, 0, SDF_PRUNE_GRACE_DEFAULT);
 	cr_assert(has_object(junk), "a young object was deleted");
 	cr_assert_eq(res.objects_young, 1);
 	cr_assert_eq(res.objects_deleted, 0);
-	sh("touch -d '2 hours ago' '%s/objects/%.2s/%s'", stpath, junk,
-	   junk + 2);
+	tu_sh_ok_last("touch -d '2 hours ago' '%s/objects/%.2s/%s'", stpath,
+	              junk, junk + 2);
 	prune(&res, 0, 0, 0, SDF_PRUNE_GRACE_DEFAULT);
 	cr_assert_not(has_object(junk));
 	cr_assert_eq(res.objects_deleted, 1);
 	/* grace 0: at once */
 	free(junk);
-	junk = sh("printf 'me neither' | git --git-dir='%s' hash-object -w "
-	          "--stdin",
-	          stpath);
+	junk = tu_sh_ok_last(
+	    "printf 'me neither' | git --git-dir='%s' hash-object -w "
+	    "--stdin",
+	    stpath);
 	prune(&res, 0, 0, 0, 0);
 	cr_assert_not(has_object(junk));
 	cr_assert(has_object(t.tree));
@@ -464,13 +459,14 @@ Test(prune, the_index_keeps_what_the_next_track_reuses)
 	tu_write_str(wt, "a/b/c.txt", "deep\n");
 	tu_write_str(wt, "d.txt", "top\n");
 	track(&a, NULL);
-	sub = sh("git --git-dir='%s' rev-parse %s:a/b", stpath, a.tree);
+	sub = tu_sh_ok_last("git --git-dir='%s' rev-parse %s:a/b", stpath,
+	                    a.tree);
 	blob = blob_id("deep\n");
 	/* no ref keeps the snapshot any more: only the index */
-	sh("git --git-dir='%s' for-each-ref --format='%%(refname)' "
-	   "refs/snapdiff | while read r; do "
-	   "git --git-dir='%s' update-ref -d \"$r\"; done",
-	   stpath, stpath);
+	tu_sh_ok_last("git --git-dir='%s' for-each-ref --format='%%(refname)' "
+	              "refs/snapdiff | while read r; do "
+	              "git --git-dir='%s' update-ref -d \"$r\"; done",
+	              stpath, stpath);
 	cr_assert_eq(log_count(), 0);
 	cr_assert_eq(sh_status("grep -q TREE '%s/index'", stpath), 0,
 	             "no cache tree in the index");
@@ -499,16 +495,19 @@ Test(prune, a_ref_to_a_blob_keeps_it_unread)
 	char *blob;
 
 	turn(0, &t);
-	blob = sh("head -c 33554432 /dev/urandom | git --git-dir='%s' "
-	          "hash-object -w --stdin",
-	          stpath);
-	sh("git --git-dir='%s' update-ref refs/tags/a-blob %s", stpath, blob);
+	blob =
+	    tu_sh_ok_last("head -c 33554432 /dev/urandom | git --git-dir='%s' "
+	                  "hash-object -w --stdin",
+	                  stpath);
+	tu_sh_ok_last("git --git-dir='%s' update-ref refs/tags/a-blob %s",
+	              stpath, blob);
 	sdf_alloc_set_limit(sdf_alloc_live() + (8u << 20));
 	prune(&res, 0, 0, 0, 0);
 	sdf_alloc_set_limit(limit);
 	cr_assert(has_object(blob));
 	cr_assert(has_object(t.tree));
-	sh("git --git-dir='%s' update-ref -d refs/tags/a-blob", stpath);
+	tu_sh_ok_last("git --git-dir='%s' update-ref -d refs/tags/a-blob",
+	              stpath);
 	prune(&res, 0, 0, 0, 0);
 	cr_assert_not(has_object(blob));
 	fsck();
@@ -518,7 +517,7 @@ Test(prune, a_ref_to_a_blob_keeps_it_unread)
 static void write_old(const char *rel, const char *age)
 {
 	tu_write_str(stpath, rel, "stale");
-	sh("touch -d '%s' '%s/%s'", age, stpath, rel);
+	tu_sh_ok_last("touch -d '%s' '%s/%s'", age, stpath, rel);
 }
 
 static int store_has(const char *rel)
@@ -638,26 +637,27 @@ Test(prune, du_matches_the_filesystem)
 		turn(i, &t);
 	cr_assert_eq(sdf_store_du(&u, st), 0, "%s", sdf_error_last());
 	cr_assert_eq(u.bytes, disk_bytes());
-	v = sh("du -s -B1 -l '%s' | cut -f1", stpath);
+	v = tu_sh_ok_last("du -s -B1 -l '%s' | cut -f1", stpath);
 	cr_assert_eq(u.bytes, strtoull(v, NULL, 10), "du says %s", v);
 	free(v);
-	v = sh(
+	v = tu_sh_ok_last(
 	    "find '%s/objects' -type f -regex '.*/[0-9a-f][0-9a-f]/[0-9a-f]*' "
 	    "| wc -l",
 	    stpath);
 	cr_assert_eq(u.loose_objects, strtoull(v, NULL, 10));
 	cr_assert_eq(u.objects, u.loose_objects);
 	free(v);
-	v = sh("find '%s' -type f -printf '%%s\\n' | awk '{s+=$1} END "
-	       "{printf \"%%d\\n\", s}'",
-	       stpath);
+	v = tu_sh_ok_last(
+	    "find '%s' -type f -printf '%%s\\n' | awk '{s+=$1} END "
+	    "{printf \"%%d\\n\", s}'",
+	    stpath);
 	cr_assert_eq(u.apparent_bytes, strtoull(v, NULL, 10));
 	free(v);
 	cr_assert_eq(u.snapshots, 4);
 	cr_assert_str_eq(u.newest, t.id);
 	cr_assert_lt(strcmp(u.oldest, u.newest), 0);
 	/* packed objects are counted from the pack's index */
-	sh("git --git-dir='%s' repack -q -a -d", stpath);
+	tu_sh_ok_last("git --git-dir='%s' repack -q -a -d", stpath);
 	cr_assert_eq(sdf_store_du(&u, st), 0);
 	cr_assert_eq(u.packs, 1);
 	cr_assert_gt(u.packed_objects, 0);
@@ -671,7 +671,7 @@ Test(prune, packed_objects_are_left_alone)
 
 	for (int i = 0; i < 3; i++)
 		turn(i, &t);
-	sh("git --git-dir='%s' repack -q -a -d", stpath);
+	tu_sh_ok_last("git --git-dir='%s' repack -q -a -d", stpath);
 	tu_write_str(wt, "after.txt", "after the repack\n");
 	track(&t, NULL);
 	prune(&res, 0, 1, 0, 0);
@@ -722,7 +722,8 @@ Test(prune, allocation_failures_lose_nothing)
 #endif
 	for (int i = 0; i < 5; i++)
 		turn(i, &t[i]);
-	sh("printf junk | git --git-dir='%s' hash-object -w --stdin", stpath);
+	tu_sh_ok_last("printf junk | git --git-dir='%s' hash-object -w --stdin",
+	              stpath);
 	for (n = 1; n < 100000; n++) {
 		rc = prune_failing_at(n);
 		if (rc == 0)
@@ -739,8 +740,9 @@ Test(prune, allocation_failures_lose_nothing)
 		cr_assert(has_snapshot(t[3].id) && has_snapshot(t[4].id),
 		          "n=%llu (exit %d): a kept snapshot is gone: %s",
 		          (unsigned long long)n, rc,
-		          sh("git --git-dir='%s' for-each-ref | tr '\\n' ' '",
-		             stpath));
+		          tu_sh_ok_last(
+		              "git --git-dir='%s' for-each-ref | tr '\\n' ' '",
+		              stpath));
 		if (n % 8 == 1)
 			fsck();
 	}

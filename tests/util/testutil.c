@@ -232,6 +232,19 @@ char *tu_sh_ok(const char *fmt, ...)
 	return out;
 }
 
+char *tu_sh_ok_last(const char *fmt, ...)
+{
+	va_list ap;
+	char *out, *line;
+
+	va_start(ap, fmt);
+	out = tu_sh_okv(fmt, ap);
+	va_end(ap);
+	line = tu_last_line(out);
+	free(out);
+	return line;
+}
+
 void tu_result_dispose(tu_result *res)
 {
 	free(res->out);

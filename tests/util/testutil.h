@@ -37,6 +37,8 @@ void tu_result_dispose(tu_result *res);
 char *tu_sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *tu_sh_okv(const char *fmt, va_list ap)
     __attribute__((format(printf, 1, 0)));
+/* tu_sh_ok, returning only the last line of stdout (malloc'd). */
+char *tu_sh_ok_last(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* vasprintf that asserts; malloc'd. */
 char *tu_vformat(const char *fmt, va_list ap)
     __attribute__((format(printf, 1, 0)));
