@@ -72,13 +72,13 @@ void sdf_rpc_framer_commit(sdf_rpc_framer *f, size_t n)
 
 int sdf_rpc_framer_next(sdf_rpc_framer *f, const char **line, size_t *len)
 {
-	const char *p = f->buf + f->start;
 	size_t avail = f->len - f->start;
-	const char *nl;
+	const char *p, *nl;
 	size_t n;
 
 	if (!avail)
-		return 0;
+		return 0; /* and f->buf may still be NULL: no arithmetic on it */
+	p = f->buf + f->start;
 	nl = memchr(p + f->scanned, '\n', avail - f->scanned);
 	if (!nl) {
 		f->scanned = avail;
@@ -430,13 +430,73 @@ char *sdf_rpc_notification_line(size_t *len, const char *method, json_t *params)
 	return dump_line(len, o);
 }
 
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if none. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t need;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		need = 1;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		need = 2;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		need = 3;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (s[0] == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (s[0] == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (s[0] == 0xf4)
+		hi = 0x8f; /* past U+10FFFF */
+	if (n < need + 1 || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i <= need; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return need + 1;
+}
+
+/*
+ * A JSON string of message, each byte that is not part of valid UTF-8 made
+ * a '?' (a message may quote a path or a request cut in mid-character).
+ */
+static json_t *message_string(const char *message)
+{
+	size_t n = strlen(message), i = 0, k;
+	json_t *j;
+	char *copy;
+
+	while (i < n && (k = utf8_len((const unsigned char *)message + i,
+	                              n - i)) > 0)
+		i += k;
+	if (i == n)
+		return json_stringn(message, n);
+	if (!(copy = sdf_malloc(n + 1)))
+		return NULL;
+	memcpy(copy, message, n + 1);
+	for (; i < n; i += k)
+		if (!(k = utf8_len((unsigned char *)copy + i, n - i))) {
+			copy[i] = '?';
+			k = 1;
+		}
+	j = json_stringn(copy, n);
+	sdf_free(copy);
+	return j;
+}
+
 char *sdf_rpc_error_line(size_t *len, json_t *id, int code, const char *message,
                          json_t *data)
 {
 	json_t *o, *e = json_object();
 
 	if (!e || json_object_set_new(e, "code", json_integer(code)) < 0 ||
-	    json_object_set_new(e, "message", json_string(message)) < 0 ||
+	    json_object_set_new(e, "message", message_string(message)) < 0 ||
 	    (data && json_object_set(e, "data", data) < 0)) {
 		json_decref(e);
 		json_decref(data);

@@ -128,7 +128,10 @@ void sdf_rpc_failure_dispose(sdf_rpc_failure *fail);
 char *sdf_rpc_result_line(size_t *len, json_t *id, json_t *result);
 char *sdf_rpc_notification_line(size_t *len, const char *method,
                                 json_t *params);
-/* data may be NULL; stolen. */
+/*
+ * data may be NULL; stolen. Bytes of message that are not valid UTF-8
+ * (a path, or a request cut in mid-character) are sent as '?'.
+ */
 char *sdf_rpc_error_line(size_t *len, json_t *id, int code, const char *message,
                          json_t *data);
 /*
