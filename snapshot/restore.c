@@ -102,11 +102,37 @@ static int push(struct ctx *c, size_t plen, const char *name, size_t *out)
 	return 0;
 }
 
+/*
+ * Whether name[0..n) starts with word (case-insensitively) followed only by
+ * dots and spaces, or by a ':' and anything (NTFS drops trailing dots and
+ * spaces, and "name:stream" is a stream of name).
+ */
+static int same_dir_as(const char *name, size_t n, const char *word)
+{
+	size_t w = strlen(word), i;
+
+	if (n < w || strncasecmp(name, word, w) != 0)
+		return 0;
+	for (i = w; i < n && (name[i] == '.' || name[i] == ' '); i++)
+		;
+	return i == n || (i == w && name[i] == ':');
+}
+
+int sdf_restore_name_ok(const char *name, size_t len)
+{
+	if (len == 0 || (len == 1 && name[0] == '.') ||
+	    (len == 2 && name[0] == '.' && name[1] == '.'))
+		return 0;
+	if (memchr(name, '/', len) || memchr(name, '\\', len) ||
+	    memchr(name, '\0', len))
+		return 0;
+	return !same_dir_as(name, len, ".git") &&
+	       !same_dir_as(name, len, "git~1");
+}
+
 static int bad_name(const char *name)
 {
-	return !*name || !strcmp(name, ".") || !strcmp(name, "..") ||
-	       !strcasecmp(name, ".git") || strchr(name, '/') ||
-	       strchr(name, '\\');
+	return !sdf_restore_name_ok(name, strlen(name));
 }
 
 /* ---- checking a tree before writing anything ------------------------- */
@@ -782,7 +808,7 @@ static int normalize(char *out, size_t len, const char *in)
 					     "'%s' has a '..' part; paths must "
 					     "stay inside the worktree",
 					     in);
-		if (n == 4 && !strncasecmp(p, ".git", 4))
+		if (n && !(n == 1 && *p == '.') && !sdf_restore_name_ok(p, n))
 			return sdf_error_set(SDF_EUNSAFE,
 					     "'%s' has a '.git' part", in);
 		if (n && !(n == 1 && *p == '.')) {

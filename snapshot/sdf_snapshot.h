@@ -169,6 +169,17 @@ typedef struct {
 } sdf_restore_result;
 
 /*
+ * 1 when restore and revert may write a tree entry (or a path component)
+ * called name[0..len), 0 when they refuse it as unsafe: empty, "." or "..",
+ * holding a '/', a backslash or a NUL, or naming the repository directory
+ * where a file system may take it for ".git": ".git" in any case, alone or
+ * followed by dots and spaces (which NTFS and vfat drop) or by ':' (an
+ * NTFS stream), and its 8.3 short name "git~1" likewise. git refuses the
+ * same names (core.protectNTFS is on by default).
+ */
+int sdf_restore_name_ok(const char *name, size_t len);
+
+/*
  * Writes every file of the tree (anything sdf_store_resolve_tree accepts)
  * into the store's worktree under the store's exclusive lock. Each file is
  * streamed into a temporary file beside it and renamed into place; exec bits
@@ -177,8 +188,8 @@ typedef struct {
  * file or symlink where it has a directory, an empty directory where it has a
  * file. Never writes through a symlink.
  *
- * Before writing anything, fails with SDF_EUNSAFE when a tree path is empty
- * or has a ".", ".." or ".git" component, a '/' or a backslash.
+ * Before writing anything, fails with SDF_EUNSAFE when a tree entry's name
+ * is one sdf_restore_name_ok() refuses.
  *
  * A path that cannot be written (a non-empty directory where the snapshot
  * has a file, a missing or damaged object, a refused write) is reported
@@ -199,8 +210,9 @@ int sdf_snapshot_restore(sdf_restore_result *out, sdf_store *st,
  * tracks are deleted (never ignored or unknown ones), then the directories
  * that became empty. A path the tree lacks that is ignored and untracked is
  * kept and reported. Paths are made canonical ("./", "." parts and doubled
- * slashes dropped); absolute ones, and ones with a "..", ".git" or backslash
- * part, are refused (SDF_EUNSAFE) before anything is written.
+ * slashes dropped); absolute ones, and ones with a ".." part or a part
+ * sdf_restore_name_ok() refuses, are refused (SDF_EUNSAFE) before anything
+ * is written.
  */
 int sdf_snapshot_revert(sdf_restore_result *out, sdf_store *st,
 			const char *tree_spec, const char *const *paths,

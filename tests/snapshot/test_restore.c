@@ -216,6 +216,8 @@ Test(restore, hostile_tree_paths_are_refused_before_writing)
 	size_t n;
 	static const char *const names[] = {
 		"..", ".git", ".GIT", ".", "a\\b", "../x", "/abs", "x/../../y",
+		/* what NTFS or vfat would take for .git */
+		".git.", ".Git . ", "GIT~1", "git~1..", ".git:x",
 	};
 
 	tu_write_str(wt, "keep.txt", "keep\n");
@@ -254,7 +256,8 @@ Test(restore, hostile_tree_paths_are_refused_before_writing)
 	/* revert refuses such paths too */
 	sdf_restore_result res;
 	const char *bad_paths[] = {"../x", "/etc/passwd", "a/../../x",
-				   ".git/config", "a\\b", "d/.Git/x"};
+				   ".git/config", "a\\b", "d/.Git/x",
+				   "GIT~1/config", "d/.git. /x"};
 	for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
 		const char *one[] = {"keep.txt", bad_paths[i]};
 		char *before, *after;
