@@ -31,6 +31,16 @@ size_t sdf_rpc_framer_pending(const sdf_rpc_framer *f)
 	return f->len - f->start;
 }
 
+size_t sdf_rpc_framer_want(const sdf_rpc_framer *f)
+{
+	size_t limit = f->max_line + 1, cap;
+
+	if (f->len < f->cap || f->start > 0)
+		return f->cap; /* room left, or room once compacted */
+	cap = f->cap ? f->cap * 2 : FRAMER_MIN;
+	return cap > limit ? limit : cap;
+}
+
 int sdf_rpc_framer_space(sdf_rpc_framer *f, char **dst, size_t *room)
 {
 	size_t limit = f->max_line + 1; /* a full line and its newline */

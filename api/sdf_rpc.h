@@ -40,6 +40,12 @@ void sdf_rpc_framer_dispose(sdf_rpc_framer *f);
  * bytes (the peer sent a line over the cap).
  */
 int sdf_rpc_framer_space(sdf_rpc_framer *f, char **dst, size_t *room);
+/*
+ * The buffer size sdf_rpc_framer_space would hold if called now: the
+ * current one when it need not grow (a caller that budgets the buffers
+ * checks this first).
+ */
+size_t sdf_rpc_framer_want(const sdf_rpc_framer *f);
 /* Records n bytes written at the place sdf_rpc_framer_space gave. */
 void sdf_rpc_framer_commit(sdf_rpc_framer *f, size_t n);
 

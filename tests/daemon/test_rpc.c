@@ -31,8 +31,12 @@ static int frame(char *out, size_t cap, const char *s, size_t step,
 		const char *line;
 		size_t ll;
 
+		size_t want = sdf_rpc_framer_want(&f);
+
 		if ((r = sdf_rpc_framer_space(&f, &dst, &room)) < 0)
 			break;
+		/* what it said the buffer would be */
+		cr_assert_eq(f.cap, want);
 		n = len - at < step ? len - at : step;
 		if (n > room)
 			n = room;
