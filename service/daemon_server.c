@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,6 +45,23 @@
 
 #define POLL_SLICE_MS 250
 #define ACCEPT_PAUSE_MS 1000
+/*
+ * Descriptors kept for the requests themselves (a store's files, libgit2's
+ * packs: up to 64 of those process-wide, a few per worker): connections
+ * never take the last ones, so a flood of clients cannot make every
+ * request fail with EMFILE. At most a quarter of the limit.
+ */
+#define FD_RESERVE_SHARED 64
+#define FD_RESERVE_PER_WORKER 8
+/*
+ * Request lines being read: each connection's first LINE_FREE bytes are
+ * its own; beyond them, all connections share the line pool (a sixteenth
+ * of the budget, at least one full line), so clients holding long
+ * unfinished lines cannot take the memory requests need. A buffer over
+ * LINE_KEEP is given back once its line is read.
+ */
+#define LINE_FREE 4096
+#define LINE_KEEP (64 * 1024)
 #define STATIC_LINE 1024
 /*
  * The light lane serves everyone's pings: a client that lets its small
@@ -61,6 +79,7 @@ struct job {
 	const daemon_method *m;
 	sdf_rpc_request req;  /* when m is set */
 	sdf_rpc_failure fail; /* when m is NULL: the error to send */
+	int fail_sdf;         /* and its SDF_E code when it has one */
 	int close_after;
 	int64_t started_ms;
 };
@@ -69,13 +88,14 @@ struct conn {
 	int fd;
 	uint64_t serial;
 	sdf_rpc_framer in;
-	int busy;          /* a worker owns the job (poll thread's view) */
-	int eof;           /* nothing more will be read */
-	int close_now;     /* drop when the job is done */
-	int64_t last_ms;   /* last activity, for the idle timeout */
-	atomic_int hangup; /* the client hung up while busy */
-	atomic_int dead;   /* a write failed or timed out */
-	struct job job;    /* the one request in flight */
+	int busy;            /* a worker owns the job (poll thread's view) */
+	int eof;             /* nothing more will be read */
+	int close_now;       /* drop when the job is done */
+	int64_t last_ms;     /* last activity, for the idle timeout */
+	atomic_int hangup;   /* the client hung up while busy */
+	atomic_int dead;     /* a write failed or timed out */
+	size_t line_counted; /* of the line pool (poll thread) */
+	struct job job;      /* the one request in flight */
 	struct conn *next_done;
 };
 
@@ -94,6 +114,7 @@ static struct {
 	pthread_mutex_t adm_mu;
 	pthread_cond_t adm_cv;
 	size_t capacity, reserved;
+	size_t line_pool, line_bytes; /* poll thread only */
 
 	/* counters */
 	atomic_uint_fast64_t requests, errors, busy_replies, waits, canceled;
@@ -192,7 +213,10 @@ static int send_all(struct conn *c, const char *buf, size_t len)
 	return 0;
 }
 
-/* Sends the error of an SDF code (or a JSON-RPC code when rpc_code). */
+/*
+ * Sends the error of an SDF code (or a JSON-RPC code when rpc_code, with
+ * the SDF code's data when both are given).
+ */
 static void send_error(struct conn *c, json_t *id, int rpc_code,
                        const char *message, int sdf_code)
 {
@@ -201,7 +225,12 @@ static void send_error(struct conn *c, json_t *id, int rpc_code,
 	char *line;
 
 	if (rpc_code)
-		line = sdf_rpc_error_line(&len, id, rpc_code, message, NULL);
+		line = sdf_rpc_error_line(
+		    &len, id, rpc_code, message,
+		    sdf_code ? json_pack("{s:s, s:b}", "error",
+		                         sdf_error_name(sdf_code), "retry",
+		                         sdf_rpc_retryable(sdf_code))
+		             : NULL);
 	else
 		line = sdf_rpc_error_line_sdf(&len, id, sdf_code, message);
 	if (line) {
@@ -370,7 +399,8 @@ static void run_job(struct job *j)
 	if (!j->m) {
 		/* a malformed request: answer it */
 		atomic_fetch_add(&srv.errors, 1);
-		send_error(c, j->fail.id, j->fail.code, j->fail.message, 0);
+		send_error(c, j->fail.id, j->fail.code, j->fail.message,
+		           j->fail_sdf);
 		return;
 	}
 	atomic_fetch_add(&srv.requests, 1);
@@ -503,13 +533,14 @@ static void enqueue(struct conn *c, int light)
 }
 
 /* Queues the answer to a request that cannot be run. */
-static void enqueue_failure(struct conn *c, int code, json_t *id,
+static void enqueue_failure(struct conn *c, int code, int sdf_code, json_t *id,
                             const char *message)
 {
 	struct job *j = &c->job;
 
 	memset(j, 0, sizeof(*j));
 	j->fail.code = code;
+	j->fail_sdf = sdf_code;
 	j->fail.id = id ? json_incref(id) : json_null();
 	snprintf(j->fail.message, sizeof(j->fail.message), "%s", message);
 	enqueue(c, 1);
@@ -543,11 +574,38 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 		if (id)
 			json_incref(id);
 		sdf_rpc_request_dispose(&j->req);
-		enqueue_failure(c, SDF_RPC_METHOD_NOT_FOUND, id, msg);
+		enqueue_failure(c, SDF_RPC_METHOD_NOT_FOUND, 0, id, msg);
 		json_decref(id);
 		return;
 	}
 	enqueue(c, j->m->light);
+}
+
+static void line_release(struct conn *c)
+{
+	srv.line_bytes -= c->line_counted;
+	c->line_counted = 0;
+}
+
+/* Counts what the framer's next read may grow to against the line pool. */
+static int line_room(struct conn *c)
+{
+	size_t want = sdf_rpc_framer_want(&c->in);
+	size_t counted = want > LINE_FREE ? want - LINE_FREE : 0;
+
+	if (counted <= c->line_counted)
+		return 0;
+	if (srv.line_bytes - c->line_counted + counted > srv.line_pool) {
+		log_info("connection %llu: request lines being read hold %zu "
+		         "of %zu bytes; refusing this one's %zu",
+		         (unsigned long long)c->serial, srv.line_bytes,
+		         srv.line_pool, want);
+		return sdf_error_set(SDF_EBUDGET,
+		                     "over the memory for request lines");
+	}
+	srv.line_bytes += counted - c->line_counted;
+	c->line_counted = counted;
+	return 0;
 }
 
 /* Reads and dispatches until the connection is busy or has nothing. */
@@ -572,14 +630,22 @@ static void serve_input(struct conn *c)
 			if (!sdf_rpc_framer_pending(&c->in))
 				return;
 			/* a last line without its newline */
-			if (sdf_rpc_framer_space(&c->in, &dst, &room) == 0) {
+			if ((r = line_room(c)) == 0 &&
+			    (r = sdf_rpc_framer_space(&c->in, &dst, &room)) ==
+			        0) {
 				*dst = '\n';
 				sdf_rpc_framer_commit(&c->in, 1);
 				continue;
 			}
-			r = sdf_error_last_code();
 		}
-		if (r == 0) {
+		if (r == 0 && !sdf_rpc_framer_pending(&c->in) &&
+		    c->in.cap > LINE_KEEP) {
+			/* the long line is done: give its buffer back */
+			sdf_rpc_framer_dispose(&c->in);
+			sdf_rpc_framer_init(&c->in, srv.cfg->max_line);
+			line_release(c);
+		}
+		if (r == 0 && (r = line_room(c)) == 0) {
 			r = sdf_rpc_framer_space(&c->in, &dst, &room);
 			if (r == 0) {
 				n = recv(c->fd, dst, room, MSG_DONTWAIT);
@@ -611,10 +677,11 @@ static void serve_input(struct conn *c)
 			         srv.cfg->max_line);
 			log_warn("connection %llu: %s",
 			         (unsigned long long)c->serial, msg);
-			enqueue_failure(c, SDF_RPC_ETOOBIG, NULL, msg);
+			enqueue_failure(c, SDF_RPC_ETOOBIG, SDF_ETOOBIG, NULL,
+			                msg);
 		} else {
 			enqueue_failure(
-			    c, SDF_RPC_EBUDGET, NULL,
+			    c, SDF_RPC_EBUDGET, SDF_EBUDGET, NULL,
 			    "over the memory budget while reading "
 			    "the request; the connection is closed; "
 			    "retry");
@@ -628,6 +695,7 @@ static void conn_free(struct conn *c)
 	log_debug("connection %llu closed", (unsigned long long)c->serial);
 	close(c->fd);
 	sdf_rpc_framer_dispose(&c->in);
+	line_release(c);
 	sdf_free(c);
 	atomic_fetch_sub(&srv.nconns, 1);
 }
@@ -650,14 +718,46 @@ static int peer_ok(int fd)
 	return 1;
 }
 
-/* Accepts what is pending. Returns -1 on EMFILE/ENFILE (pause). */
+/* The lowest descriptor a connection may not have. */
+static long fd_ceiling(void)
+{
+	struct rlimit r;
+	long limit, reserve;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur == RLIM_INFINITY ||
+	    r.rlim_cur > (rlim_t)1 << 30)
+		return (long)1 << 30;
+	limit = (long)r.rlim_cur;
+	reserve = FD_RESERVE_SHARED + FD_RESERVE_PER_WORKER * srv.cfg->workers;
+	if (reserve > limit / 4)
+		reserve = limit / 4;
+	return limit - reserve;
+}
+
+/*
+ * Accepts what is pending. Returns -1 on EMFILE/ENFILE, or when the
+ * descriptors kept for requests would be taken (pause).
+ */
 static int accept_all(int lfd, struct conn **conns, unsigned *n,
                       uint64_t *serial)
 {
+	long ceiling = fd_ceiling();
+
 	while (*n < srv.cfg->max_connections) {
 		struct conn *c;
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd >= ceiling) {
+			/* the lowest free descriptor: the ones below are
+			 * taken, and what is left is for requests */
+			log_warn("accept: descriptor %d of %ld reached (the "
+			         "rest is kept for requests); refusing the "
+			         "connection and pausing for %d ms",
+			         fd, ceiling, ACCEPT_PAUSE_MS);
+			atomic_fetch_add(&srv.refused, 1);
+			close(fd);
+			return -1;
+		}
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -769,6 +869,10 @@ int daemon_server_run(const daemon_config *cfg)
 		srv.capacity = cfg->memory_limit - sdf_alloc_live() - headroom;
 	else
 		srv.capacity = cfg->memory_limit / 2;
+
+	srv.line_pool = cfg->memory_limit / 16;
+	if (srv.line_pool < cfg->max_line + 1)
+		srv.line_pool = cfg->max_line + 1;
 
 	if (pipe2(srv.wake, O_NONBLOCK | O_CLOEXEC) < 0) {
 		log_error("pipe: %s", strerror(errno));
