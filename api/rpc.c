@@ -335,6 +335,7 @@ int sdf_rpc_request_parse(sdf_rpc_request *out, sdf_rpc_failure *fail,
 		int r = fail_set(fail, SDF_RPC_INVALID_PARAMS, id,
 		                 "invalid params: \"params\" must be an object "
 		                 "(parameters are given by name)");
+		fail->notification = id == NULL;
 		json_decref(root);
 		return r;
 	}

@@ -107,6 +107,8 @@ typedef struct {
 	json_t *id; /* the id to answer with (a new reference; json null
 	               when the request's id could not be read) */
 	char message[256];
+	int notification; /* a request without an id whose params were
+	                     refused: nothing is to be sent back */
 } sdf_rpc_failure;
 
 /*

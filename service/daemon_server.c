@@ -365,8 +365,8 @@ json_t *daemon_server_stats(void)
 	    (json_int_t)atomic_load(&srv.nconns), "connections_total",
 	    (json_int_t)atomic_load(&srv.connections_total),
 	    "connections_refused", (json_int_t)atomic_load(&srv.refused),
-	    "cache_hits", (json_int_t)atomic_load(&srv.cache_hits),
-	    "workers", (json_int_t)srv.cfg->workers, "uptime_ms",
+	    "cache_hits", (json_int_t)atomic_load(&srv.cache_hits), "workers",
+	    (json_int_t)srv.cfg->workers, "uptime_ms",
 	    (json_int_t)(now_ms() - srv.started_ms));
 }
 
@@ -562,10 +562,22 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 	memset(j, 0, sizeof(*j));
 	if (sdf_rpc_request_parse(&j->req, &j->fail, line, len,
 	                          srv.cfg->max_depth) < 0) {
+		if (j->fail.notification) {
+			/* a notification's errors are not answered */
+			atomic_fetch_add(&srv.errors, 1);
+			sdf_rpc_failure_dispose(&j->fail);
+			return;
+		}
 		enqueue(c, 1); /* j->m == NULL: answer j->fail */
 		return;
 	}
-	if (!(j->m = daemon_method_find(j->req.method))) {
+	if (!(j->m = daemon_method_find(j->req.method)) && !j->req.id) {
+		/* a notification's errors are not answered */
+		atomic_fetch_add(&srv.errors, 1);
+		sdf_rpc_request_dispose(&j->req);
+		return;
+	}
+	if (!j->m) {
 		snprintf(msg, sizeof(msg),
 		         "method not found: '%.100s' (see docs/protocol.md "
 		         "for the methods)",

@@ -99,6 +99,12 @@ Test(limits, malformed_requests)
 	 * reply: the next line read is the ping's */
 	dm_send(fd, "");
 	dm_send(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"service.ping\"}");
+	/* nor does a notification's error (JSON-RPC 2.0: never answered) */
+	dm_send(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"nope\"}");
+	dm_send(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"service.ping\","
+	            "\"params\":[1]}");
+	dm_send(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"service.ping\","
+	            "\"params\":{\"x\":1}}");
 	r = send_recv(fd, "{\"jsonrpc\":\"2.0\",\"id\":\"p\",\"method\":"
 	                  "\"service.ping\"}\r");
 	cr_assert_str_eq(json_string_value(json_object_get(r, "id")), "p");

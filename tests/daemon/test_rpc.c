@@ -117,6 +117,21 @@ Test(rpc, requests)
 	cr_assert_eq(parse_code("{\"jsonrpc\":\"2.0\",\"method\":\"m\","
 	                        "\"params\":[1]}"),
 	             SDF_RPC_INVALID_PARAMS);
+	/* a notification's refused params are not to be answered; a
+	 * request's (even with a null id) are */
+	for (int with_id = 0; with_id < 3; with_id++) {
+		const char *line[] = {
+		    "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":[1]}",
+		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\","
+		    "\"params\":[1]}",
+		    "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"m\","
+		    "\"params\":[1]}"};
+		cr_assert_lt(sdf_rpc_request_parse(&req, &fail, line[with_id],
+		                                   strlen(line[with_id]), 0),
+		             0);
+		cr_assert_eq(fail.notification, with_id == 0);
+		sdf_rpc_failure_dispose(&fail);
+	}
 	cr_assert_eq(sdf_alloc_live(), 0);
 }
 
