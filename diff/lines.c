@@ -74,6 +74,7 @@ typedef struct {
 
 	uint64_t *filter[2];  /* bit filter of each side's line hashes */
 	uint64_t filter_mask; /* words - 1 */
+	spill cand[2];        /* a bit per line: may occur on the other side */
 
 	/* Candidates: lines whose content may occur on the other side. */
 	uint64_t fine_cnt[2][NFINE];
@@ -187,20 +188,85 @@ static int filter_side(run *r, int s)
 	return rc;
 }
 
-/* Counts side s's candidates per fine bucket. */
+/*
+ * Counts side s's candidates per fine bucket, and writes down which lines
+ * they are (a bit per line, 64 to a word): the later stages read that
+ * instead of the filters, which are then freed.
+ */
 static int count_side(run *r, int s)
 {
 	rec_reader rd;
 	const sdf_diff_hash *h;
+	uint64_t word = 0, i = 0;
 	int rc;
 
+	if ((rc = spill_open(&r->cand[s], r->dir, r->budget / 64)) < 0)
+		return rc;
 	if ((rc = rec_reader_open(&rd, r->src[s], 0, r->n[s], 0, IO_BYTES)) < 0)
 		return rc;
-	while ((rc = rec_reader_next(&rd, &h)) == 0 && h)
-		if (filter_has(r->filter[!s], r->filter_mask, h))
+	while ((rc = rec_reader_next(&rd, &h)) == 0 && h) {
+		if (filter_has(r->filter[!s], r->filter_mask, h)) {
 			r->fine_cnt[s][fine_of(h)]++;
+			word |= (uint64_t)1 << (i & 63);
+		}
+		if ((++i & 63) == 0) {
+			if ((rc = spill_put(&r->cand[s], &word, 8)) < 0)
+				break;
+			word = 0;
+		}
+	}
+	if (rc == 0 && (i & 63))
+		rc = spill_put(&r->cand[s], &word, 8);
+	if (rc == 0)
+		rc = spill_finish(&r->cand[s]);
 	rec_reader_close(&rd);
 	return rc;
+}
+
+/* Reads a side's candidate bits back in line order. */
+typedef struct {
+	const spill *sp;
+	uint64_t words[512];
+	size_t len, pos; /* words held, next word */
+	uint64_t next;   /* next word to load */
+	uint64_t word;   /* the current word, shifted as it is read */
+	unsigned left;   /* bits left in word */
+} cand_reader;
+
+static void cand_reader_init(cand_reader *c, const spill *sp)
+{
+	memset(c, 0, sizeof(*c));
+	c->sp = sp;
+}
+
+/* The next line's bit: 0 or 1, or a negative code. */
+static int cand_next(cand_reader *c)
+{
+	int bit;
+
+	if (c->left == 0) {
+		if (c->pos == c->len) {
+			uint64_t words = c->sp->size / 8 - c->next;
+			size_t n = words < 512 ? (size_t)words : 512;
+			int rc;
+
+			if (n == 0)
+				return sdf_error_set(
+				    SDF_ECORRUPT, "candidate bits ended early");
+			rc = spill_read_at(c->sp, c->words, n * 8, c->next * 8);
+			if (rc < 0)
+				return rc;
+			c->next += n;
+			c->len = n;
+			c->pos = 0;
+		}
+		c->word = c->words[c->pos++];
+		c->left = 64;
+	}
+	bit = (int)(c->word & 1);
+	c->word >>= 1;
+	c->left--;
+	return bit;
 }
 
 typedef int (*side_fn)(run *r, int s);
@@ -274,7 +340,13 @@ static int build_filters(run *r)
 	}
 	if ((rc = both_sides(r, filter_side)) < 0)
 		return rc;
-	return both_sides(r, count_side);
+	rc = both_sides(r, count_side);
+	/* Done with: the candidate bits tell the later stages. */
+	for (int s = 0; s < 2; s++) {
+		sdf_free(r->filter[s]);
+		r->filter[s] = NULL;
+	}
+	return rc;
 }
 
 /* Groups fine buckets into buckets of at most half the table's slots. */
@@ -342,12 +414,14 @@ static int scatter(run *r, int s)
 {
 	scatter_state st;
 	rec_reader rd;
+	cand_reader cr;
 	const sdf_diff_hash *h;
+	uint64_t total;
 	int rc;
 
 	memset(&st, 0, sizeof(st));
 	memset(&rd, 0, sizeof(rd));
-	st.per = (r->budget / 8) / r->nbuckets / sizeof(sdf_diff_hash);
+	st.per = (r->budget / 64) / r->nbuckets / sizeof(sdf_diff_hash);
 	if (st.per < 16)
 		st.per = 16;
 	if (st.per > 4096)
@@ -356,15 +430,25 @@ static int scatter(run *r, int s)
 	st.len = sdf_calloc(r->nbuckets, sizeof(size_t));
 	st.done = sdf_calloc(r->nbuckets, sizeof(uint64_t));
 	rc = (!st.buf || !st.len || !st.done) ? SDF_EBUDGET : 0;
+	/* In memory when it all fits there, else straight to a file. */
+	total = r->bucket_off[s][r->nbuckets - 1] +
+	        r->bucket_cnt[s][r->nbuckets - 1];
 	if (rc == 0)
-		rc = spill_open(&r->scatter[s], r->dir, r->budget / 16);
+		rc = spill_open(&r->scatter[s], r->dir,
+		                total * sizeof(sdf_diff_hash) <= r->budget / 16
+		                    ? r->budget / 16
+		                    : 0);
 	if (rc == 0)
 		rc = rec_reader_open(&rd, r->src[s], 0, r->n[s], 0, IO_BYTES);
+	cand_reader_init(&cr, &r->cand[s]);
 	while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
 		uint32_t b;
+		int c = cand_next(&cr);
 
-		if (!filter_has(r->filter[!s], r->filter_mask, h))
+		if (c <= 0) {
+			rc = c;
 			continue;
+		}
 		b = r->fine_to_bucket[fine_of(h)];
 		st.buf[b * st.per + st.len[b]++] = *h;
 		if (st.len[b] == st.per)
@@ -674,6 +758,7 @@ static int discard(run *r, int s)
 {
 	gather_state g;
 	rec_reader rd;
+	cand_reader cr;
 	const sdf_diff_hash *h;
 	unsigned char dis[RING];
 	uint32_t ids[RING];
@@ -682,7 +767,7 @@ static int discard(run *r, int s)
 
 	memset(&g, 0, sizeof(g));
 	memset(&rd, 0, sizeof(rd));
-	g.per = (r->budget / 8) / r->nbuckets / sizeof(uint32_t);
+	g.per = (r->budget / 64) / r->nbuckets / sizeof(uint32_t);
 	if (g.per < 16)
 		g.per = 16;
 	if (g.per > 16384)
@@ -698,10 +783,16 @@ static int discard(run *r, int s)
 		rc = spill_open(&r->keep[s], r->dir, r->budget / 32);
 	if (rc == 0)
 		rc = rec_reader_open(&rd, r->src[s], 0, r->end[s], 0, IO_BYTES);
+	cand_reader_init(&cr, &r->cand[s]);
 	while (rc == 0 && (rc = rec_reader_next(&rd, &h)) == 0 && h) {
 		uint32_t w = WORD(NO_MATCH, 0);
+		int c = cand_next(&cr);
 
-		if (filter_has(r->filter[!s], r->filter_mask, h)) {
+		if (c < 0) {
+			rc = c;
+			break;
+		}
+		if (c) {
 			rc = gather_next(r, s, &g,
 			                 r->fine_to_bucket[fine_of(h)], &w);
 			if (rc < 0)
@@ -790,6 +881,7 @@ static void run_dispose(run *r)
 		sdf_free(r->chg_mem[s]);
 		sdf_free(r->mark[s]);
 		sdf_free(r->filter[s]);
+		spill_close(&r->cand[s]);
 		sdf_free(r->bucket_off[s]);
 		sdf_free(r->bucket_cnt[s]);
 		spill_close(&r->scatter[s]);
@@ -802,8 +894,7 @@ static void run_dispose(run *r)
 static void run_shed(run *r)
 {
 	for (int s = 0; s < 2; s++) {
-		sdf_free(r->filter[s]);
-		r->filter[s] = NULL;
+		spill_close(&r->cand[s]);
 		spill_close(&r->scatter[s]);
 		spill_close(&r->verdict[s]);
 	}
@@ -833,6 +924,7 @@ int sdf_diff_lines(sdf_diff_lines_result *out, const sdf_diff_side *old_side,
 		return SDF_EBUDGET;
 	for (int s = 0; s < 2; s++) {
 		r->scatter[s].fd = r->verdict[s].fd = r->keep[s].fd = -1;
+		r->cand[s].fd = -1;
 		r->side[s] = s ? new_side : old_side;
 		r->src[s] = side_hashes(r->side[s]);
 		r->n[s] = side_records(r->side[s]);

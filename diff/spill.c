@@ -161,7 +161,12 @@ static int to_file(spill *s)
 	}
 	s->fd = fd;
 	s->len = 0;
-	return grow(s, s->mem_cap);
+	/* Only appends need a buffer now (spill_write makes it on demand):
+	 * writers at offsets go straight to the file. */
+	sdf_free(s->buf);
+	s->buf = NULL;
+	s->cap = 0;
+	return 0;
 }
 
 int spill_flush(spill *s)
@@ -194,6 +199,8 @@ int spill_write(spill *s, const void *p, size_t n)
 		if ((rc = to_file(s)) < 0)
 			return rc;
 	}
+	if (!s->cap && s->mem_cap && (rc = grow(s, s->mem_cap)) < 0)
+		return rc;
 	if (!s->cap) {
 		rc = fd_pwrite(s->fd, p, n, s->base + s->size);
 		if (rc == 0)
