@@ -329,6 +329,42 @@ Test(diff, large_rewrite_is_exact_within_bounds)
 	tu_result_dispose(&r);
 }
 
+#ifndef SDF_SANITIZED
+/* The cold diff's peak RSS of HEAD~1..HEAD after rewriting path. */
+static long rewrite_peak_kb(const char *path, size_t bytes)
+{
+	tu_result r;
+	long kb;
+
+	write_lines(repo, path, bytes, 1);
+	commit("one");
+	write_lines(repo, path, bytes, 2);
+	commit("two");
+	tu_sh(&r, "'%s' diff --git-dir '%s/.git' HEAD~1 HEAD --numstat",
+	      SDF_CLI, repo);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	char *theirs = tu_sh_ok("git -C '%s' diff --numstat HEAD~1 HEAD", repo);
+	cr_assert_str_eq(r.out, theirs);
+	free(theirs);
+	kb = r.maxrss_kb;
+	tu_result_dispose(&r);
+	return kb;
+}
+
+/* The issue's bound: 1 GiB artifacts within 1.1x of 16 MiB ones (the bench
+ * measures that pair); here 16 MiB against 8 times as much. */
+Test(diff, peak_rss_does_not_grow_with_file_size)
+{
+	sh_in(repo, "git init -q .");
+	long small = rewrite_peak_kb("small.yaml", 16u << 20);
+	long big = rewrite_peak_kb("big.yaml", 128u << 20);
+
+	cr_assert_leq(big * 10, small * 11,
+	              "peak RSS %ld KiB at 128 MiB, %ld KiB at 16 MiB", big,
+	              small);
+}
+#endif
+
 /* Objects of the two trees' changed blobs, as paths in the store. */
 static void corrupt_blobs(const char *store, const char *t1, const char *t2)
 {
