@@ -633,9 +633,11 @@ static void serve_input(struct conn *c)
 		int r = sdf_rpc_framer_next(&c->in, &line, &len);
 
 		if (r == 1) {
-			c->last_ms = now_ms();
-			if (!blank(line, len))
+			/* a blank line is skipped: not activity either */
+			if (!blank(line, len)) {
+				c->last_ms = now_ms();
 				handle_line(c, line, len);
+			}
 			continue;
 		}
 		if (r == 0 && c->eof) {

@@ -1143,10 +1143,14 @@ Test(abuse, thousands_of_connections_out_of_descriptors)
 
 struct slow_thread {
 	const dm_daemon *d;
+	int blank; /* sends blank lines, not a request */
 	int sent, replies, closed, failed;
 };
 
-/* Sends a ping one byte a second until the daemon closes the connection. */
+/*
+ * Sends a ping one byte a second (or a newline a second: blank lines are
+ * skipped, not activity) until the daemon closes the connection.
+ */
 static void *slow_client(void *arg)
 {
 	static const char req[] =
@@ -1163,7 +1167,7 @@ static void *slow_client(void *arg)
 		char c[256];
 		ssize_t n;
 
-		if (send(fd, req + i, 1, MSG_NOSIGNAL) != 1) {
+		if (send(fd, t->blank ? "\n" : req + i, 1, MSG_NOSIGNAL) != 1) {
 			t->closed = 1;
 			break;
 		}
@@ -1195,6 +1199,7 @@ Test(abuse, slow_clients)
 	memset(t, 0, sizeof(t));
 	for (int i = 0; i < SLOW; i++) {
 		t[i].d = &f.d;
+		t[i].blank = i < 2;
 		cr_assert_eq(pthread_create(&th[i], NULL, slow_client, &t[i]),
 		             0);
 	}
@@ -1215,9 +1220,9 @@ Test(abuse, slow_clients)
 		cr_assert_leq(t[i].sent, 10, "slow client %d sent %d bytes", i,
 		              t[i].sent);
 		fprintf(stderr,
-		        "abuse: slow client %d: cut off after %d bytes "
-		        "(one a second)\n",
-		        i, t[i].sent);
+		        "abuse: slow client %d: cut off after %d bytes (one a "
+		        "second%s)\n",
+		        i, t[i].sent, t[i].blank ? ", newlines" : "");
 	}
 	close(late);
 	close(good);
