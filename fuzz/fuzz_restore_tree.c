@@ -38,7 +38,7 @@
 
 /* What the tree holds, flattened (duplicates and all). */
 struct entry {
-	char path[256];
+	char path[(MAX_DEPTH + 1) * 72];
 	unsigned mode;
 	char content[64]; /* blob bytes, or the link's target */
 	size_t len;
@@ -184,7 +184,7 @@ static int build_tree(git_oid *id, fz_in *in, const char *prefix, int depth)
 		snprintf(e->path, sizeof(e->path), "%s%s%s", prefix,
 		         *prefix ? "/" : "", name);
 		nentries++;
-		if (kind <= 2 || (kind == 3 && depth >= MAX_DEPTH)) {
+		if (kind <= 2 || (kind <= 4 && depth >= MAX_DEPTH)) {
 			/* a file, executable or not */
 			e->mode = kind == 1 ? 0100755 : 0100644;
 			e->len = fz_byte(in) % 12;
