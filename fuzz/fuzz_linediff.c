@@ -159,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *a, *b;
 	int binary;
 
-	if (in.len > 4000)
+	if (in.len > 1200)
 		return 0; /* keep executions cheap */
 	split = in.len ? split % (in.len + 1) : 0;
 	if (mode & 1) {
