@@ -2,12 +2,14 @@
  * fuzz_rpc: the NDJSON framer and the JSON-RPC codec, driven as snapdiffd
  * drives them (service/daemon_server.c serve_input and handle_line).
  *
- * Input: byte 0 picks the chunking (and fault injection), byte 1 seeds the
- * chunk sizes and the depth cap, the rest is what a client sends. The
+ * Input: byte 0 picks the chunking, fault injection (4), a depth cap (8)
+ * and giving a long line's buffer back as the daemon does (16); byte 1 seeds
+ * the chunk sizes and the depth cap, the rest is what a client sends. The
  * stream is fed through sdf_rpc_framer_space/_commit in chunks as recv()
  * would give them; each line goes through sdf_rpc_request_parse and its
  * reply or error is encoded. Checked on every input:
- *  - the framer never holds more than max_line + 1 bytes;
+ *  - the framer never holds more than max_line + 1 bytes, and
+ *    sdf_rpc_framer_want() foretells what sdf_rpc_framer_space() holds;
  *  - the lines it gives are exactly the stream's lines (a "\r" before the
  *    "\n" dropped), and a line over max_line is SDF_ETOOBIG, never a line;
  *  - a parse gives a request (method, params an object, a valid id) or a
@@ -265,8 +267,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				continue;
 			}
 		}
+		if (r == 0 && !sdf_rpc_framer_pending(&f) && f.cap > 4096 &&
+		    (mode & 16)) {
+			/* the daemon gives a long line's buffer back */
+			sdf_rpc_framer_dispose(&f);
+			sdf_rpc_framer_init(&f, MAX_LINE);
+		}
 		if (r == 0) {
+			size_t want = sdf_rpc_framer_want(&f);
+
+			FZ_CHECK(want <= MAX_LINE + 1, "wants %zu bytes", want);
 			if ((r = sdf_rpc_framer_space(&f, &dst, &room)) == 0) {
+				FZ_CHECK(f.cap == want,
+				         "framer_want said %zu, holds %zu",
+				         want, f.cap);
 				FZ_CHECK(room > 0, "no room");
 				FZ_CHECK(f.cap <= MAX_LINE + 1,
 				         "framer grew to %zu", f.cap);
