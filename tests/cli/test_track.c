@@ -307,45 +307,150 @@ Test(track, concurrent_tracks_both_succeed)
 	tu_result_dispose(&r);
 }
 
+/* An unsigned from the environment (for long runs by hand), else dflt. */
+static unsigned env_uint(const char *name, unsigned dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? (unsigned)strtoul(v, NULL, 0) : dflt;
+}
+
+/* Asserts `snapdiff restore TREE` into an empty directory gives what git
+ * checks out of that tree, byte for byte (modes and links included). */
+static void expect_restores_like_git(const char *tree, const char *what)
+{
+	char *ours = tu_path(scratch, "restored"), *theirs;
+	tu_result r;
+
+	theirs = tu_path(scratch, "archived");
+	tu_sh(&r,
+	      "rm -rf '%s' '%s' && mkdir '%s' '%s' && "
+	      "'%s' restore %s --worktree '%s' --store '%s' >/dev/null && "
+	      "git --git-dir='%s' archive %s | tar -x -C '%s' && "
+	      "diff -r --no-dereference '%s' '%s'",
+	      ours, theirs, ours, theirs, SDF_CLI, tree, ours, store, store,
+	      tree, theirs, ours, theirs);
+	cr_assert_eq(r.status, 0, "%s: %s restores wrong: %s%s", what, tree,
+	             r.out, r.err);
+	tu_result_dispose(&r);
+	free(ours);
+	free(theirs);
+}
+
+/*
+ * kill -9 of a track at a random point of its run, many times: the store
+ * stays consistent, every snapshot taken so far restores byte-exact, and
+ * the next track succeeds with git's tree. SDF_KILL_ROUNDS=N runs more
+ * rounds by hand, SDF_KILL_SEED=S replays a failure.
+ */
 Test(track, survives_kill_9_at_any_point)
 {
+#ifdef SDF_SANITIZED
+	unsigned rounds = env_uint("SDF_KILL_ROUNDS", 16);
+#else
+	unsigned rounds = env_uint("SDF_KILL_ROUNDS", 40);
+#endif
+	unsigned seed = env_uint("SDF_KILL_SEED", (unsigned)time(NULL));
+	unsigned killed = 0, finished = 0;
+	char **trees = calloc(rounds + 1, sizeof(*trees));
+	char *out = tu_path(scratch, "track.out"), *why;
+	long span_us;
 	tu_result r;
-	char *t0;
 
+	cr_log_info("kill -9 of track: %u rounds, SDF_KILL_SEED=%u", rounds,
+	            seed);
+	srand(seed);
 	tu_write_str(wt, "keep.txt", "first snapshot\n");
-	t0 = cli_track(wt, store, "--label base");
 	for (int i = 0; i < 60; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "many/f%03d", i);
 		tu_write_str(wt, name, name);
 	}
-	srand((unsigned)time(NULL));
-	for (int round = 0; round < 12; round++) {
-		write_lines(wt, "big.log", (8u + (unsigned)round) << 20, round);
+	free(cli_track(wt, store, "--label empty"));
+	write_lines(wt, "big.log", 1u << 20, 0);
+	/* how long an uninterrupted track of a changed worktree takes */
+	tu_sh(&r, "'%s' track --worktree '%s' --store '%s' --label base",
+	      SDF_CLI, wt, store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	span_us = (long)(r.seconds * 1e6) + 1000;
+	trees[0] = tu_last_line(r.out);
+	tu_result_dispose(&r);
+	for (unsigned round = 1; round <= rounds; round++) {
+		int st = 0;
+		long delay = rand() % span_us;
+		char name[32];
+
+		cr_assert(asprintf(&why, "seed %u round %u (kill after %ld us)",
+		                   seed, round, delay) > 0);
+		/* every kind of change, so each phase of track has work */
+		write_lines(wt, "big.log", (1u + round % 3) << 19, (int)round);
+		snprintf(name, sizeof(name), "many/f%03u", round % 60);
+		tu_write_str(wt, name, why);
+		snprintf(name, sizeof(name), "new/r%03u", round);
+		tu_write_str(wt, name, why);
+		snprintf(name, sizeof(name), "%s/new/r%03u", wt, round - 1);
+		unlink(name);
 		pid_t pid = fork();
 		cr_assert(pid >= 0);
 		if (pid == 0) {
-			int nul = open("/dev/null", 1);
-			dup2(nul, 1);
-			dup2(nul, 2);
+			int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			dup2(fd, 1);
+			dup2(fd, 2);
 			execl(SDF_CLI, SDF_CLI, "track", "--worktree", wt,
 			      "--store", store, (char *)NULL);
 			_exit(127);
 		}
-		usleep((useconds_t)(rand() % 400000));
+		usleep((useconds_t)delay);
 		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		/* earlier snapshots intact, store consistent */
-		tu_sh(&r,
-		      "git --git-dir='%s' fsck --no-dangling 2>&1 && "
-		      "git --git-dir='%s' cat-file -e %s",
-		      store, store, t0);
-		cr_assert_eq(r.status, 0, "round %d: %s", round, r.out);
+		waitpid(pid, &st, 0);
+		if (WIFSIGNALED(st)) {
+			killed++;
+		} else {
+			char *o = tu_read(scratch, "track.out", NULL);
+			cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			          "%s: track failed: %s", why, o);
+			free(o);
+			finished++;
+		}
+		/* the store is consistent (unreferenced objects allowed) */
+		tu_sh(&r, "git --git-dir='%s' fsck --strict --no-dangling 2>&1",
+		      store);
+		cr_assert_eq(r.status, 0, "%s: %s", why, r.out);
 		tu_result_dispose(&r);
+		/* every snapshot so far is there; one of them (the last
+		 * every other round) restores byte-exact; all at the end */
+		char *all = calloc(round, 41 + 7);
+		for (unsigned i = 0; i < round; i++)
+			strcat(strcat(all, trees[i]), "^{tree} ");
+		tu_sh(&r,
+		      "for t in %s; do echo $t; done | "
+		      "git --git-dir='%s' cat-file --batch-check | "
+		      "grep -v ' tree '; true",
+		      all, store);
+		cr_assert_str_eq(r.out, "", "%s: lost %s", why, r.out);
+		tu_result_dispose(&r);
+		free(all);
+		expect_restores_like_git(
+		    trees[round % 2 ? round - 1 : (unsigned)rand() % round],
+		    why);
+		/* the next track succeeds, with git's tree */
+		trees[round] = expect_same_tree(wt, store);
+		free(why);
 	}
-	/* and the next track succeeds with git's tree */
-	free(expect_same_tree(wt, store));
-	free(t0);
+	tu_sh(&r, "'%s' log --store '%s' --json", SDF_CLI, store);
+	cr_assert_eq(r.status, 0, "seed %u: %s", seed, r.err);
+	for (unsigned i = 0; i <= rounds; i++) {
+		cr_assert(strstr(r.out, trees[i]), "seed %u: %s not logged",
+		          seed, trees[i]);
+		expect_restores_like_git(trees[i], "at the end");
+		free(trees[i]);
+	}
+	tu_result_dispose(&r);
+	cr_log_info("kill -9 of track: %u killed, %u finished first "
+	            "(seed %u)",
+	            killed, finished, seed);
+	free(trees);
+	free(out);
 }
 
 Test(track, bad_input_gets_one_clear_line)
@@ -434,6 +539,236 @@ Test(track, file_changing_while_read_is_retried_or_reported)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	free(expect_same_tree(wt, store));
+}
+
+/* Line n of the stream the writers below write: fixed width, so any
+ * prefix of the stream is easy to check. */
+#define LINE_LEN 32
+static void hot_line(char out[LINE_LEN + 1], unsigned n)
+{
+	snprintf(out, LINE_LEN + 1, "%010u grows, shrinks, goes\n", n);
+}
+
+enum hot_kind { HOT_GROWS, HOT_SHRINKS, HOT_VANISHES };
+
+/* Child: keeps changing wt/hot.log so that at every instant it is absent
+ * or a prefix of the stream. Never returns. */
+static void hot_writer(enum hot_kind kind)
+{
+	enum { LINES = 128 * 1024 }; /* 4 MiB */
+	char *p = tu_path(wt, "hot.log"), *tmp = tu_path(wt, "hot.tmp");
+	char *full = malloc((size_t)LINES * LINE_LEN + 1);
+	int fd;
+
+	for (unsigned i = 0; i < LINES; i++)
+		hot_line(full + (size_t)i * LINE_LEN, i);
+	for (unsigned turn = 0;; turn++) {
+		switch (kind) {
+		case HOT_GROWS: /* appends, starting over now and then */
+			fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			for (size_t off = 0; off < (size_t)LINES * LINE_LEN;
+			     off += 4096)
+				if (write(fd, full + off, 4096) < 0)
+					_exit(1);
+			close(fd);
+			break;
+		case HOT_SHRINKS: /* cut shorter and shorter, then refilled */
+			fd = open(p, O_WRONLY | O_CREAT, 0644);
+			if (pwrite(fd, full, (size_t)LINES * LINE_LEN, 0) < 0)
+				_exit(1);
+			for (off_t len = (off_t)LINES * LINE_LEN; len > 0;
+			     len -= 40961)
+				if (ftruncate(fd, len) < 0)
+					_exit(1);
+			close(fd);
+			break;
+		case HOT_VANISHES: /* replaced whole, then deleted */
+			fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			if (write(fd, full, (size_t)(turn % 64 + 1) << 14) < 0)
+				_exit(1);
+			close(fd);
+			rename(tmp, p);
+			usleep(turn % 3 * 5000);
+			unlink(p);
+			break;
+		}
+		usleep(turn % 4 * 10000); /* now and then, a quiet moment */
+	}
+}
+
+/* The stored hot.log of tree, if any, is a prefix of the writers' stream
+ * (no torn or mixed content). */
+static size_t expect_hot_prefix(const char *tree, const char *what)
+{
+	char *blob = tu_path(scratch, "hot.blob"), line[LINE_LEN + 1];
+	size_t len = 0;
+	tu_result r;
+
+	tu_sh(&r,
+	      "git --git-dir='%s' cat-file -e %s:hot.log 2>/dev/null || "
+	      "exit 0; git --git-dir='%s' cat-file blob %s:hot.log > '%s'",
+	      store, tree, store, tree, blob);
+	cr_assert_eq(r.status, 0, "%s: %s", what, r.err);
+	tu_result_dispose(&r);
+	char *got = tu_read(scratch, "hot.blob", &len);
+	for (size_t off = 0; got && off < len; off += LINE_LEN) {
+		size_t n = len - off < LINE_LEN ? len - off : LINE_LEN;
+		hot_line(line, (unsigned)(off / LINE_LEN));
+		cr_assert(!memcmp(got + off, line, n),
+		          "%s: hot.log is torn at byte %zu of %zu", what, off,
+		          len);
+	}
+	unlink(blob);
+	free(got);
+	free(blob);
+	return len;
+}
+
+/* A file that grows, shrinks or disappears while track reads it: each
+ * track succeeds (a warning at most), stores a state the file really had,
+ * and once it stops the next track has git's tree. */
+Test(track, file_growing_shrinking_or_vanishing_while_read)
+{
+	static const struct {
+		enum hot_kind kind;
+		const char *name;
+	} cases[] = {{HOT_GROWS, "grows"},
+	             {HOT_SHRINKS, "shrinks"},
+	             {HOT_VANISHES, "vanishes"}};
+	tu_result r;
+
+	tu_write_str(wt, "stable", "stable\n");
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		pid_t pid = fork();
+		cr_assert(pid >= 0);
+		if (pid == 0)
+			hot_writer(cases[c].kind);
+		for (int i = 0; i < 4; i++) {
+			tu_sh(&r, "'%s' track --worktree '%s' --store '%s'",
+			      SDF_CLI, wt, store);
+			cr_assert_eq(r.status, 0, "%s: %s", cases[c].name,
+			             r.err);
+			if (r.err[0])
+				cr_assert(strstr(r.err, "hot.log") &&
+				              strstr(r.err, "warning"),
+				          "%s: %s", cases[c].name, r.err);
+			char *tree = tu_last_line(r.out);
+			cr_log_info("%s: stored %zu bytes of hot.log%s",
+			            cases[c].name,
+			            expect_hot_prefix(tree, cases[c].name),
+			            r.err[0] ? " (warned)" : "");
+			free(tree);
+			tu_result_dispose(&r);
+		}
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		tu_sh(&r, "git --git-dir='%s' fsck --strict --no-dangling 2>&1",
+		      store);
+		cr_assert_eq(r.status, 0, "%s: %s", cases[c].name, r.out);
+		tu_result_dispose(&r);
+		free(expect_same_tree(wt, store));
+		unlink(tu_path(wt, "hot.tmp"));
+	}
+}
+
+/* Runs the CLI as nobody (as root every file is readable). */
+#define AS_NOBODY                                                              \
+	"setpriv --reuid=65534 --regid=65534 --clear-groups env HOME='%s' "
+
+/* An unreadable file is skipped (kept as it was, or left out when new)
+ * and reported; the rest is tracked. With --strict, a clean failure. */
+Test(track, unreadable_file_is_skipped_or_fails_with_strict)
+{
+	char *t1, *t2, *t3, *expected;
+	tu_result r;
+
+	tu_sh(&r, "command -v setpriv");
+	if (r.status != 0) {
+		tu_result_dispose(&r);
+		cr_skip("no setpriv here");
+	}
+	tu_result_dispose(&r);
+	tu_write_str(wt, "a.txt", "a\n");
+	tu_write_str(wt, "secret.txt", "readable at first\n");
+	tu_write_str(wt, "sub/inner.txt", "inner\n");
+	/* nobody owns the sandbox and the store */
+	tu_sh(&r, "chown -R 65534:65534 '%s' && chmod 755 '%s'", scratch,
+	      scratch);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tu_result_dispose(&r);
+	tu_sh(&r, AS_NOBODY "'%s' track --worktree '%s' --store '%s'", scratch,
+	      SDF_CLI, wt, store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t1 = tu_last_line(r.out);
+	tu_result_dispose(&r);
+
+	/* changed and made unreadable; a new unreadable file; a change
+	 * elsewhere */
+	tu_write_str(wt, "secret.txt", "changed, then made unreadable\n");
+	tu_write_str(wt, "new-secret.txt", "never readable\n");
+	tu_write_str(wt, "a.txt", "a changed\n");
+	tu_sh(&r,
+	      "cd '%s' && chown 65534:65534 secret.txt new-secret.txt a.txt && "
+	      "chmod 000 secret.txt new-secret.txt",
+	      wt);
+	tu_result_dispose(&r);
+	tu_sh(&r, AS_NOBODY "'%s' track --worktree '%s' --store '%s'", scratch,
+	      SDF_CLI, wt, store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.err, "warning: kept 'secret.txt' as it was"), "%s",
+	          r.err);
+	cr_assert(strstr(r.err, "'new-secret.txt'"), "%s", r.err);
+	cr_assert(strstr(r.err, "Permission denied"), "%s", r.err);
+	t2 = tu_last_line(r.out);
+	tu_result_dispose(&r);
+	/* the tree: a.txt as now, secret.txt as it was, no new-secret.txt */
+	tu_sh(&r,
+	      "git --git-dir='%s' ls-tree -r %s | cut -f2 | tr '\\n' ' '; "
+	      "git --git-dir='%s' cat-file blob %s:secret.txt; "
+	      "git --git-dir='%s' cat-file blob %s:a.txt",
+	      store, t2, store, t2, store, t2);
+	cr_assert_str_eq(r.out,
+	                 "a.txt secret.txt sub/inner.txt readable at first\n"
+	                 "a changed\n");
+	tu_result_dispose(&r);
+
+	/* --json lists them */
+	tu_sh(&r, AS_NOBODY "'%s' track --json --worktree '%s' --store '%s'",
+	      scratch, SDF_CLI, wt, store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "{\"path\":\"secret.txt\",\"error\":\"io\""),
+	          "%s", r.out);
+	tu_result_dispose(&r);
+
+	/* --strict: one line, exit 1, no new snapshot */
+	tu_write_str(wt, "a.txt", "a changed again\n");
+	tu_sh(&r, AS_NOBODY "'%s' track --strict --worktree '%s' --store '%s'",
+	      scratch, SDF_CLI, wt, store);
+	cr_assert_eq(r.status, 1, "%s", r.err);
+	cr_assert(strstr(r.err, "snapdiff: error: '"), "%s", r.err);
+	cr_assert(strstr(r.err, "secret.txt': open: Permission denied"), "%s",
+	          r.err);
+	cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "%s",
+	             r.err);
+	tu_result_dispose(&r);
+	tu_sh(&r, "'%s' log --store '%s' --json", SDF_CLI, store);
+	cr_assert_null(strstr(r.out, "a changed again"));
+	tu_result_dispose(&r);
+
+	/* readable again: the next track has git's tree */
+	tu_sh(&r, "chmod 644 '%s/secret.txt' '%s/new-secret.txt'", wt, wt);
+	tu_result_dispose(&r);
+	t3 = cli_track(wt, store, NULL);
+	expected = git_tree(wt);
+	cr_assert_str_eq(t3, expected);
+	cr_assert_str_neq(t1, t2);
+	tu_sh(&r, "git --git-dir='%s' fsck --strict --no-dangling 2>&1", store);
+	cr_assert_eq(r.status, 0, "%s", r.out);
+	tu_result_dispose(&r);
+	free(t1);
+	free(t2);
+	free(t3);
+	free(expected);
 }
 
 Test(track, full_disk_fails_cleanly_and_loses_nothing)
