@@ -137,6 +137,58 @@ static int bad_name(const char *name)
 
 /* ---- checking a tree before writing anything ------------------------- */
 
+/* git's order of tree entries: a directory sorts as if its name ended in
+ * '/'. */
+static int entry_cmp(const char *a, int a_dir, const char *b, int b_dir)
+{
+	size_t la = strlen(a), lb = strlen(b), n = la < lb ? la : lb;
+	int c = memcmp(a, b, n);
+	unsigned char ca, cb;
+
+	if (c)
+		return c;
+	ca = la > n ? (unsigned char)a[n] : a_dir ? '/' : 0;
+	cb = lb > n ? (unsigned char)b[n] : b_dir ? '/' : 0;
+	return (int)ca - (int)cb;
+}
+
+static int is_dir_entry(const git_tree *tree, size_t i)
+{
+	return git_tree_entry_filemode(git_tree_entry_byindex(tree, i)) ==
+	       GIT_FILEMODE_TREE;
+}
+
+static const char *entry_name(const git_tree *tree, size_t i)
+{
+	return git_tree_entry_name(git_tree_entry_byindex(tree, i));
+}
+
+/*
+ * Entry i comes after entry i - 1 in git's order, and no earlier entry has
+ * its name: a crafted tree may hold "x" twice, or a file and a directory
+ * both named "x" (sorted apart, as "x" and "x/", with at most names that
+ * start with "x" and a byte below '/' between them).
+ */
+static int in_order(const git_tree *tree, size_t i)
+{
+	const char *name = entry_name(tree, i);
+	size_t n = strlen(name);
+
+	if (i == 0)
+		return 1;
+	if (entry_cmp(entry_name(tree, i - 1), is_dir_entry(tree, i - 1), name,
+		      is_dir_entry(tree, i)) >= 0)
+		return 0;
+	for (size_t j = i; is_dir_entry(tree, i) && j-- > 0;) {
+		const char *prev = entry_name(tree, j);
+		if (strncmp(prev, name, n) || (unsigned char)prev[n] >= '/')
+			break;
+		if (!prev[n])
+			return 0;
+	}
+	return 1;
+}
+
 static int check_tree(struct ctx *c, const git_tree *tree, size_t plen,
 		      int depth)
 {
@@ -157,6 +209,12 @@ static int check_tree(struct ctx *c, const git_tree *tree, size_t plen,
 			return sdf_error_set(SDF_EUNSAFE,
 					     "the snapshot has an unsafe path "
 					     "'%s%s%s'; nothing was written",
+					     c->path, plen ? "/" : "", name);
+		if (!in_order(tree, i))
+			return sdf_error_set(SDF_ECORRUPT,
+					     "the snapshot has a damaged tree: "
+					     "'%s%s%s' is a duplicate or out of "
+					     "order; nothing was written",
 					     c->path, plen ? "/" : "", name);
 		if ((err = push(c, plen, name, &len)) < 0)
 			return err;

@@ -14,10 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-static char *wt, *scratch, *store, *outside;
+static char *wt, *scratch, *store, *outside, *fence;
 
 static void setup(void)
 {
@@ -38,6 +40,9 @@ static void teardown(void)
 	tu_rm_rf(wt);
 	tu_rm_rf(scratch);
 	tu_rm_rf(outside);
+	tu_rm_rf(fence);
+	free(fence);
+	fence = NULL;
 	free(wt);
 	free(scratch);
 	free(outside);
@@ -604,4 +609,468 @@ Test(restore_cli, kill_9_leaves_whole_files_and_no_debris)
 	free(tree);
 	free(oldref);
 	free(newref);
+}
+
+/* ---- hostile trees: nothing is ever written outside the worktree ------ */
+
+/*
+ * Moves the worktree into a fence: FENCE/wt, beside FENCE/sentinel.txt,
+ * and puts a sentinel into the symlink target directory, so that a write
+ * anywhere around the worktree shows in fingerprint().
+ */
+static void fence_worktree(void)
+{
+	tu_rm_rf(wt);
+	free(wt);
+	fence = tu_mkdtemp("rc-fence");
+	wt = tu_path(fence, "wt");
+	cr_assert_eq(mkdir(wt, 0755), 0);
+	tu_write_str(fence, "sentinel.txt", "the worktree's parent\n");
+	tu_write_str(outside, "sentinel.txt", "where symlinks point\n");
+	free(cli_track(wt, store, NULL)); /* the store */
+}
+
+/* Every path under dir but prune (with type, mode, size and link target)
+ * and the SHA-1 of every file's content. */
+static char *fingerprint(const char *dir, const char *prune)
+{
+	char *out;
+
+	out = tu_sh_ok("cd '%s' && find . -path './%s' -prune -o -printf "
+	               "'%%p %%y %%m %%s %%l\\n' | LC_ALL=C sort && "
+	               "find . -path './%s' -prune -o -type f -print0 | "
+	               "LC_ALL=C sort -z | xargs -0r sha1sum",
+	               dir, prune, prune);
+	return out;
+}
+
+struct fences {
+	char *fence, *outside;
+};
+
+static void fences_take(struct fences *f)
+{
+	f->fence = fingerprint(fence, "wt");
+	f->outside = fingerprint(outside, "-");
+}
+
+/* Asserts nothing changed around the worktree since fences_take(). */
+static void fences_check(struct fences *f, const char *what)
+{
+	char *now = fingerprint(fence, "wt");
+
+	cr_assert_str_eq(now, f->fence, "%s: written beside the worktree:\n%s",
+	                 what, now);
+	free(now);
+	now = fingerprint(outside, "-");
+	cr_assert_str_eq(now, f->outside, "%s: written through a symlink:\n%s",
+	                 what, now);
+	free(now);
+}
+
+static void fences_dispose(struct fences *f)
+{
+	free(f->fence);
+	free(f->outside);
+}
+
+/* Stores a blob; returns its id. */
+static char *blob_of(const char *content)
+{
+	return tu_sh_ok_last("printf '%%s' '%s' | git --git-dir='%s' "
+	                     "hash-object -w --stdin",
+	                     content, store);
+}
+
+struct raw_entry {
+	const char *mode, *name, *oid;
+};
+
+/*
+ * Writes a tree object of exactly these entries, in this order, whatever
+ * they are (git mktree refuses the hostile ones); returns its id.
+ */
+static char *raw_tree(const struct raw_entry *e, size_t n)
+{
+	char *path = tu_path(scratch, "raw-tree"), *id;
+	FILE *f = fopen(path, "wb");
+
+	cr_assert_not_null(f);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%s %s", e[i].mode, e[i].name);
+		fputc(0, f);
+		for (int k = 0; k < 20; k++) {
+			unsigned v;
+			cr_assert_eq(sscanf(e[i].oid + 2 * k, "%2x", &v), 1);
+			fputc((int)v, f);
+		}
+	}
+	fclose(f);
+	id = tu_sh_ok_last("git --git-dir='%s' hash-object -t tree --literally "
+	                   "-w '%s'",
+	                   store, path);
+	free(path);
+	return id;
+}
+
+/* Trees whose names would escape or alias, or that are malformed: restore
+ * and revert refuse them whole, with one line, and write nothing. */
+Test(restore_cli, hostile_raw_trees_are_refused_whole)
+{
+	char *blob, *link, *sub, *dotgit, *args;
+	struct fences f;
+	tu_result r;
+
+	fence_worktree();
+	tu_write_str(wt, "keep.txt", "keep\n");
+	free(cli_track(wt, store, NULL));
+	blob = blob_of("payload\n");
+	link = blob_of("../../outside-link-target");
+	struct raw_entry one[] = {{"100644", "f", blob}};
+	sub = raw_tree(one, 1);
+	struct raw_entry git_dir[] = {{"40000", ".Git", sub}};
+	dotgit = raw_tree(git_dir, 1);
+	const struct {
+		struct raw_entry e[3];
+		size_t n;
+		const char *needle;
+	} cases[] = {
+	    {{{"100644", "a/b", blob}}, 1, "unsafe path"},
+	    {{{"100644", "../escape", blob}}, 1, "unsafe path"},
+	    {{{"100644", "/tmp/abs", blob}}, 1, "unsafe path"},
+	    {{{"100644", "..", blob}}, 1, "unsafe path"},
+	    {{{"40000", "..", sub}}, 1, "unsafe path"},
+	    {{{"40000", ".", sub}}, 1, "unsafe path"},
+	    {{{"100644", ".GIT", blob}}, 1, "unsafe path"},
+	    {{{"40000", ".gIt", sub}}, 1, "unsafe path"},
+	    {{{"40000", "a", dotgit}}, 1, "a/.Git'"},
+	    {{{"100644", "x", blob}, {"40000", "x", sub}},
+	     2,
+	     "x' is a duplicate"},
+	    {{{"120000", "x", link}, {"40000", "x", sub}},
+	     2,
+	     "x' is a duplicate"},
+	    {{{"100644", "x", blob},
+	      {"100644", "x-1", blob},
+	      {"40000", "x", sub}},
+	     3,
+	     "x' is a duplicate"},
+	    {{{"100644", "x", blob}, {"100755", "x", blob}},
+	     2,
+	     "x' is a duplicate"},
+	    {{{"100644", "b", blob}, {"100644", "a", blob}}, 2, "out of order"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *bad = raw_tree(cases[i].e, cases[i].n), *up;
+		struct raw_entry good[] = {{"40000", "good", bad}};
+
+		fences_take(&f);
+		cr_assert(asprintf(&args, "restore %s", bad) > 0);
+		expect_refusal(args, cases[i].needle);
+		free(args);
+		/* one level down, for revert and restore */
+		up = raw_tree(good, 1);
+		cr_assert(asprintf(&args, "restore %s", up) > 0);
+		expect_refusal(args, cases[i].needle);
+		free(args);
+		cr_assert(asprintf(&args, "revert %s -- good", up) > 0);
+		expect_refusal(args, cases[i].needle);
+		free(args);
+		fences_check(&f, cases[i].e[0].name);
+		fences_dispose(&f);
+		cr_assert(!exists("good") && !exists("x") && !exists("a"));
+		free(up);
+		free(bad);
+	}
+	/* the store is intact and restores what it had */
+	cr_assert_eq(tu_sh(&r,
+	                   "git --git-dir='%s' fsck --no-dangling 2>&1 | "
+	                   "grep -v 'duplicate\\|unsorted\\|full pathnames\\|"
+	                   "\\.\\.\\|hasDot\\|empty\\|^error in tree\\|"
+	                   "badTree\\|zero-padded'; true",
+	                   store),
+	             0);
+	tu_result_dispose(&r);
+	free(dotgit);
+	free(sub);
+	free(link);
+	free(blob);
+}
+
+/*
+ * ".git.", ".git " and "git~1" are ordinary names on Linux (ext4, tmpfs and
+ * btrfs strip no trailing dots or spaces and have no short names), so
+ * restore writes them as files and the worktree's own .git is untouched.
+ * (Windows and macOS filesystems would alias them to .git; snapdiff runs on
+ * Linux.)
+ */
+Test(restore_cli, git_lookalikes_are_ordinary_files_on_linux)
+{
+	char *blob, *tree, *before, *after;
+	static const char *const names[] = {".git.", ".git ", "git~1", ".git..",
+	                                    ".gitx"};
+	struct raw_entry e[5];
+	struct fences f;
+	tu_result r;
+
+	fence_worktree();
+	sh("git init -q '%s' && echo '[x]' >> '%s/.git/config'", wt, wt);
+	blob = blob_of("not a repository\n");
+	/* git's order: ".git " < ".git." < ".git.." < ".gitx" < "git~1" */
+	static const int order[] = {1, 0, 3, 4, 2};
+	for (size_t i = 0; i < 5; i++)
+		e[i] = (struct raw_entry){"100644", names[order[i]], blob};
+	tree = raw_tree(e, 5);
+	before = tu_sh_ok("cd '%s/.git' && find . -printf '%%p %%s\\n' | sort "
+	                  "&& cat config",
+	                  wt);
+	fences_take(&f);
+	cr_assert_eq(snapdiff(&r, "restore %s", tree), 0, "%s", r.err);
+	tu_result_dispose(&r);
+	for (size_t i = 0; i < 5; i++)
+		expect_content(names[i], "not a repository\n");
+	after = tu_sh_ok("cd '%s/.git' && find . -printf '%%p %%s\\n' | sort "
+	                 "&& cat config",
+	                 wt);
+	cr_assert_str_eq(before, after, "the worktree's .git changed");
+	fences_check(&f, "git lookalikes");
+	fences_dispose(&f);
+	free(before);
+	free(after);
+	free(tree);
+	free(blob);
+}
+
+/*
+ * Between two restores an attacker swaps a directory of the worktree for a
+ * symlink to elsewhere: the next restore and revert replace the symlink
+ * and write nothing through it, at any depth.
+ */
+Test(restore_cli, symlink_swapped_for_directory_between_restores)
+{
+	char *t1, *t2, *p;
+	struct fences f;
+	tu_result r;
+
+	fence_worktree();
+	tu_write_str(wt, "dir/a.txt", "a1\n");
+	tu_write_str(wt, "dir/sub/b.txt", "b1\n");
+	tu_write_str(wt, "x/y/z/deep.txt", "deep1\n");
+	tu_write_str(wt, "top.txt", "top1\n");
+	t1 = cli_track(wt, store, NULL);
+	tu_write_str(wt, "dir/a.txt", "a2\n");
+	tu_write_str(wt, "dir/new.txt", "new2\n");
+	tu_write_str(wt, "x/y/z/deep.txt", "deep2\n");
+	sh("rm -r '%s/dir/sub'", wt);
+	t2 = cli_track(wt, store, NULL);
+	cr_assert_eq(snapdiff(&r, "restore %s", t1), 0, "%s", r.err);
+	tu_result_dispose(&r);
+
+	for (int round = 0; round < 3; round++) {
+		/* the attacker: dir/ and x/y/ become symlinks outside, with
+		 * the same names waiting there */
+		sh("cd '%s' && rm -rf dir x/y && ln -s '%s' dir && "
+		   "ln -s '%s' x/y",
+		   wt, outside, outside);
+		sh("mkdir -p '%s/sub' '%s/z' && echo mine > '%s/a.txt' && "
+		   "echo mine > '%s/z/deep.txt'",
+		   outside, outside, outside, outside);
+		fences_take(&f);
+		if (round == 0) {
+			cr_assert_eq(snapdiff(&r, "restore %s", t2), 0, "%s",
+			             r.err);
+		} else if (round == 1) {
+			cr_assert_eq(snapdiff(&r, "restore %s", t1), 0, "%s",
+			             r.err);
+		} else {
+			cr_assert_eq(snapdiff(&r,
+			                      "revert %s -- dir/a.txt "
+			                      "dir/sub x/y/z/deep.txt",
+			                      t2),
+			             0, "%s", r.err);
+		}
+		tu_result_dispose(&r);
+		fences_check(&f, round == 2 ? "revert" : "restore");
+		fences_dispose(&f);
+		p = tu_path(wt, "dir");
+		struct stat sb;
+		cr_assert_eq(lstat(p, &sb), 0);
+		cr_assert(S_ISDIR(sb.st_mode), "dir is not a real directory");
+		free(p);
+		expect_content("dir/a.txt", round == 1 ? "a1\n" : "a2\n");
+		expect_content("x/y/z/deep.txt",
+		               round == 1 ? "deep1\n" : "deep2\n");
+		cr_assert(round == 1 ? exists("dir/sub/b.txt")
+		                     : !exists("dir/sub"));
+		sh("rm -rf '%s/sub' '%s/z' '%s/a.txt'", outside, outside,
+		   outside);
+	}
+	free(t1);
+	free(t2);
+}
+
+/*
+ * An attacker swaps directories and symlinks to outside in a loop while
+ * restores run: restores may report what they could not write, but never
+ * write outside.
+ */
+Test(restore_cli, racing_symlink_swaps_never_escape)
+{
+	char *t1, *t2, *real = tu_path(scratch, "real");
+	struct fences f;
+	tu_result r;
+
+	fence_worktree();
+	for (int i = 0; i < 40; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "d/s%d/f%d.txt", i % 4, i);
+		tu_write_str(wt, name, "one\n");
+	}
+	t1 = cli_track(wt, store, NULL);
+	sh("cd '%s' && for f in d/s*/f*.txt; do echo two > $f; done", wt);
+	t2 = cli_track(wt, store, NULL);
+	fences_take(&f);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		char *d = tu_path(wt, "d"), *s1 = tu_path(wt, "d/s1");
+		for (;;) {
+			/* the whole of d/, then one level down */
+			rename(d, real);
+			symlink(outside, d);
+			usleep(500);
+			unlink(d);
+			rename(real, d);
+			if (unlink(s1) < 0)
+				rename(s1, real);
+			symlink(outside, s1);
+			usleep(500);
+			unlink(s1);
+		}
+	}
+	for (int i = 0; i < 12; i++) {
+		snapdiff(&r, "restore %s", i % 2 ? t1 : t2);
+		cr_assert(r.status == 0 || r.status == 1, "%d: %s", r.status,
+		          r.err);
+		tu_result_dispose(&r);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	fences_check(&f, "racing restores");
+	fences_dispose(&f);
+	/* and once the attacker is gone, restore puts everything back */
+	sh("rm -rf '%s'", real);
+	cr_assert_eq(snapdiff(&r, "restore %s", t2), 0, "%s", r.err);
+	tu_result_dispose(&r);
+	expect_content("d/s1/f1.txt", "two\n");
+	expect_content("d/s3/f39.txt", "two\n");
+	free(t1);
+	free(t2);
+	free(real);
+}
+
+/*
+ * Names that collide on case-insensitive filesystems (README and readme,
+ * Dir and dir): on Linux both are written as the tree says, and a symlink
+ * under one name never redirects a write to the other. (On a casefolded
+ * directory, ext4 -O casefold, the second name opens the first's entry; a
+ * symlink there is replaced, never followed: directories are opened with
+ * O_NOFOLLOW and files are renamed into place.)
+ */
+Test(restore_cli, case_collisions_do_not_redirect)
+{
+	char *target, *file, *lnk, *dlink, *sub, *tree, *ls;
+	struct fences f;
+	tu_result r;
+
+	fence_worktree();
+	target = tu_path(outside, "sentinel.txt");
+	file = blob_of("the real readme\n");
+	lnk = blob_of(target);
+	dlink = blob_of(outside);
+	struct raw_entry in_dir[] = {{"100644", "sentinel.txt", file}};
+	sub = raw_tree(in_dir, 1);
+	/* git's order: upper case first */
+	struct raw_entry e[] = {{"120000", "DIR", dlink},
+	                        {"120000", "README", lnk},
+	                        {"40000", "dir", sub},
+	                        {"100644", "readme", file}};
+	tree = raw_tree(e, 4);
+	fences_take(&f);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(snapdiff(&r, "restore %s", tree), 0, "%s", r.err);
+		tu_result_dispose(&r);
+		fences_check(&f, "case collisions");
+		expect_content("readme", "the real readme\n");
+		expect_content("dir/sentinel.txt", "the real readme\n");
+		ls = listing(wt);
+		cr_assert(strstr(ls, "./README l 777"), "%s", ls);
+		cr_assert(strstr(ls, "./DIR l 777"), "%s", ls);
+		cr_assert(strstr(ls, "./dir d 755"), "%s", ls);
+		free(ls);
+	}
+	fences_dispose(&f);
+	free(tree);
+	free(sub);
+	free(dlink);
+	free(lnk);
+	free(file);
+	free(target);
+}
+
+/* Nesting beyond the cap, paths beyond PATH_MAX: refused whole. A tree of
+ * many entries: written, nothing beside it. */
+Test(restore_cli, huge_and_deep_trees)
+{
+	char *blob, *deep, *tree, *args, *ls;
+	struct fences f;
+	tu_result r;
+
+	fence_worktree();
+	blob = blob_of("leaf\n");
+	/* 300 directories deep (the cap is 256) */
+	deep = tu_sh_ok_last(
+	    "cd '%s' && export GIT_DIR='%s' && "
+	    "t=$(printf '100644 blob %s\\tleaf\\n' | git mktree) && "
+	    "i=0; while [ $i -lt 300 ]; do "
+	    "t=$(printf '040000 tree %%s\\td\\n' $t | git mktree); "
+	    "i=$((i+1)); done; echo $t",
+	    scratch, store, blob);
+	fences_take(&f);
+	cr_assert(asprintf(&args, "restore %s", deep) > 0);
+	expect_refusal(args, "more than 256 deep");
+	free(args);
+	/* 20 directories of 250-byte names: 5000 bytes, over PATH_MAX */
+	tree = tu_sh_ok_last(
+	    "cd '%s' && export GIT_DIR='%s' && "
+	    "n=$(printf 'n%%0249d' 0) && "
+	    "t=$(printf '100644 blob %s\\tleaf\\n' | git mktree) && "
+	    "i=0; while [ $i -lt 20 ]; do "
+	    "t=$(printf '040000 tree %%s\\t%%s\\n' $t $n | git mktree); "
+	    "i=$((i+1)); done; echo $t",
+	    scratch, store, blob);
+	cr_assert(asprintf(&args, "restore %s", tree) > 0);
+	expect_refusal(args, "too long");
+	free(args);
+	free(tree);
+	/* 20000 entries in one directory */
+	tree =
+	    tu_sh_ok_last("cd '%s' && export GIT_DIR='%s' && "
+	                  "s=$(seq -f '100644 blob %s\tf%%05g' 0 19999 | "
+	                  "git mktree) && "
+	                  "printf '040000 tree %%s\\tmany\\n' $s | git mktree",
+	                  scratch, store, blob);
+	cr_assert_eq(snapdiff(&r, "restore %s --json", tree), 0, "%s", r.err);
+	cr_assert(strstr(r.out, "\"written\":20000,"), "%s", r.out);
+	tu_result_dispose(&r);
+	ls = tu_sh_ok("ls '%s/many' | wc -l", wt);
+	cr_assert_eq(atoi(ls), 20000);
+	free(ls);
+	expect_content("many/f19999", "leaf\n");
+	fences_check(&f, "huge trees");
+	fences_dispose(&f);
+	free(tree);
+	free(deep);
+	free(blob);
 }
