@@ -315,28 +315,6 @@ static unsigned env_uint(const char *name, unsigned dflt)
 	return v && *v ? (unsigned)strtoul(v, NULL, 0) : dflt;
 }
 
-/* Asserts `snapdiff restore TREE` into an empty directory gives what git
- * checks out of that tree, byte for byte (modes and links included). */
-static void expect_restores_like_git(const char *tree, const char *what)
-{
-	char *ours = tu_path(scratch, "restored"), *theirs;
-	tu_result r;
-
-	theirs = tu_path(scratch, "archived");
-	tu_sh(&r,
-	      "rm -rf '%s' '%s' && mkdir '%s' '%s' && "
-	      "'%s' restore %s --worktree '%s' --store '%s' >/dev/null && "
-	      "git --git-dir='%s' archive %s | tar -x -C '%s' && "
-	      "diff -r --no-dereference '%s' '%s'",
-	      ours, theirs, ours, theirs, SDF_CLI, tree, ours, store, store,
-	      tree, theirs, ours, theirs);
-	cr_assert_eq(r.status, 0, "%s: %s restores wrong: %s%s", what, tree,
-	             r.out, r.err);
-	tu_result_dispose(&r);
-	free(ours);
-	free(theirs);
-}
-
 /*
  * kill -9 of a track at a random point of its run, many times: the store
  * stays consistent, every snapshot taken so far restores byte-exact, and
@@ -430,7 +408,8 @@ Test(track, survives_kill_9_at_any_point)
 		cr_assert_str_eq(r.out, "", "%s: lost %s", why, r.out);
 		tu_result_dispose(&r);
 		free(all);
-		expect_restores_like_git(
+		tu_expect_restores_like_git(
+		    SDF_CLI, store,
 		    trees[round % 2 ? round - 1 : (unsigned)rand() % round],
 		    why);
 		/* the next track succeeds, with git's tree */
@@ -442,7 +421,8 @@ Test(track, survives_kill_9_at_any_point)
 	for (unsigned i = 0; i <= rounds; i++) {
 		cr_assert(strstr(r.out, trees[i]), "seed %u: %s not logged",
 		          seed, trees[i]);
-		expect_restores_like_git(trees[i], "at the end");
+		tu_expect_restores_like_git(SDF_CLI, store, trees[i],
+		                            "at the end");
 		free(trees[i]);
 	}
 	tu_result_dispose(&r);

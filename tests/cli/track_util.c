@@ -21,23 +21,7 @@ char *cli_track(const char *wt, const char *store, const char *extra)
 
 char *git_tree(const char *wt)
 {
-	tu_result r;
-	char *gd = tu_mkdtemp("gitdir"), *tree;
-
-	tu_sh(&r,
-	      "set -e; git init -q --bare '%s/g'; "
-	      "echo '* -text -ident' > '%s/g/info/attributes'; "
-	      "if [ -f '%s/.git/info/exclude' ]; then "
-	      "cp '%s/.git/info/exclude' '%s/g/info/exclude'; fi; "
-	      "GIT_DIR='%s/g' GIT_WORK_TREE='%s' git add -A 2>/dev/null; "
-	      "GIT_DIR='%s/g' GIT_WORK_TREE='%s' git write-tree",
-	      gd, gd, wt, wt, gd, gd, wt, gd, wt);
-	cr_assert_eq(r.status, 0, "git failed: %s", r.err);
-	tree = tu_last_line(r.out);
-	tu_result_dispose(&r);
-	tu_rm_rf(gd);
-	free(gd);
-	return tree;
+	return tu_git_tree(wt);
 }
 
 char *expect_same_tree(const char *wt, const char *store)

@@ -50,13 +50,18 @@ static int try_connect(const char *sock)
 
 void dm_start(dm_daemon *d, const char *const *extra)
 {
-	char *argv[64];
-	int n = 0, fd;
-
 	memset(d, 0, sizeof(*d));
 	d->dir = tu_mkdtemp("daemon");
 	d->sock = tu_path(d->dir, "d.sock");
 	d->log = tu_path(d->dir, "daemon.log");
+	dm_launch(d, extra);
+}
+
+void dm_launch(dm_daemon *d, const char *const *extra)
+{
+	char *argv[64];
+	int n = 0, fd;
+
 	argv[n++] = (char *)dm_binary();
 	argv[n++] = "--foreground";
 	argv[n++] = "--socket";
@@ -67,7 +72,7 @@ void dm_start(dm_daemon *d, const char *const *extra)
 	d->pid = fork();
 	cr_assert(d->pid >= 0);
 	if (d->pid == 0) {
-		int lf = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int lf = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		/* a test that fails mid-way takes its daemon with it */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		int nul = open("/dev/null", O_RDONLY);
@@ -88,6 +93,15 @@ void dm_start(dm_daemon *d, const char *const *extra)
 		usleep(20000);
 	}
 	cr_assert_fail("snapdiffd did not start listening");
+}
+
+void dm_kill9(dm_daemon *d)
+{
+	if (d->pid <= 0)
+		return;
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, &d->status, 0);
+	d->pid = 0;
 }
 
 void dm_stop(dm_daemon *d)

@@ -26,6 +26,11 @@ const char *dm_binary(void);
 /* Starts snapdiffd --foreground --socket DIR/d.sock plus the extra args
  * (NULL-terminated) and waits until it answers. */
 void dm_start(dm_daemon *d, const char *const *extra);
+/* Starts snapdiffd again on d's socket (a stale one may be there) and
+ * scratch directory, its stderr appended to d->log. */
+void dm_launch(dm_daemon *d, const char *const *extra);
+/* kill -9, reaped: the socket is left behind. */
+void dm_kill9(dm_daemon *d);
 /* SIGTERM, wait; asserts exit 0 and the socket removed. */
 void dm_stop(dm_daemon *d);
 /* Removes the scratch directory. */

@@ -264,3 +264,44 @@ char *tu_last_line(const char *s)
 		start--;
 	return strndup(start, (size_t)(s + len - start));
 }
+
+char *tu_git_tree(const char *wt)
+{
+	tu_result r;
+	char *gd = tu_mkdtemp("gitdir"), *tree;
+
+	tu_sh(&r,
+	      "set -e; git init -q --bare '%s/g'; "
+	      "echo '* -text -ident' > '%s/g/info/attributes'; "
+	      "if [ -f '%s/.git/info/exclude' ]; then "
+	      "cp '%s/.git/info/exclude' '%s/g/info/exclude'; fi; "
+	      "GIT_DIR='%s/g' GIT_WORK_TREE='%s' git add -A 2>/dev/null; "
+	      "GIT_DIR='%s/g' GIT_WORK_TREE='%s' git write-tree",
+	      gd, gd, wt, wt, gd, gd, wt, gd, wt);
+	cr_assert_eq(r.status, 0, "git failed: %s", r.err);
+	tree = tu_last_line(r.out);
+	tu_result_dispose(&r);
+	tu_rm_rf(gd);
+	free(gd);
+	return tree;
+}
+
+void tu_expect_restores_like_git(const char *cli, const char *store,
+                                 const char *tree, const char *what)
+{
+	char *ours = tu_mkdtemp("restored"), *theirs = tu_mkdtemp("archived");
+	tu_result r;
+
+	tu_sh(&r,
+	      "'%s' restore %s --worktree '%s' --store '%s' >/dev/null && "
+	      "git --git-dir='%s' archive %s | tar -x -C '%s' && "
+	      "diff -r --no-dereference '%s' '%s'",
+	      cli, tree, ours, store, store, tree, theirs, ours, theirs);
+	cr_assert_eq(r.status, 0, "%s: %s restores wrong: %s%s", what, tree,
+	             r.out, r.err);
+	tu_result_dispose(&r);
+	tu_rm_rf(ours);
+	tu_rm_rf(theirs);
+	free(ours);
+	free(theirs);
+}

@@ -46,4 +46,12 @@ char *tu_vformat(const char *fmt, va_list ap)
 /* Last line of s (without its newline), malloc'd. */
 char *tu_last_line(const char *s);
 
+/* The tree `git add -A && git write-tree` gives for wt (its info/exclude
+ * honoured, no attributes applied) with a fresh GIT_DIR; malloc'd. */
+char *tu_git_tree(const char *wt);
+/* Asserts `CLI restore TREE` into an empty directory writes what git
+ * checks out of that tree, byte for byte (modes and links included). */
+void tu_expect_restores_like_git(const char *cli, const char *store,
+                                 const char *tree, const char *what);
+
 #endif
