@@ -265,6 +265,10 @@ int sdf_store_open_repo(git_repository **out, const sdf_store *st)
 	*out = NULL;
 	if ((err = git_repository_open_bare(&repo, st->path)) < 0)
 		return sdf_git_error(err, "cannot open store '%s'", st->path);
+	if ((err = sdf_store_guard_odb(repo, st->path)) < 0) {
+		git_repository_free(repo);
+		return err;
+	}
 	if (st->worktree &&
 	    (err = git_repository_set_workdir(repo, st->worktree, 0)) < 0) {
 		git_repository_free(repo);
@@ -344,6 +348,8 @@ int sdf_store_open(sdf_store **out, const char *path, const char *worktree,
 		err = sdf_git_error(err, "cannot open store '%s'", st->path);
 		goto done;
 	}
+	if ((err = sdf_store_guard_odb(probe, st->path)) < 0)
+		goto done;
 	if (!st->worktree) {
 		if ((err = recorded_worktree(&recorded, probe)) < 0)
 			goto done;

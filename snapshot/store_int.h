@@ -27,6 +27,10 @@ struct sdf_store {
 int sdf_git_error(int giterr, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Puts a guard before libgit2's reader of repo's loose objects: a damaged
+ * one is an error, never a hang (odb_guard.c). */
+int sdf_store_guard_odb(git_repository *repo, const char *store_path);
+
 /* Opens another handle on the same store (one git_repository per thread). */
 int sdf_store_open_repo(git_repository **out, const sdf_store *st);
 
