@@ -321,7 +321,7 @@ static unsigned env_uint(const char *name, unsigned dflt)
  * the next track succeeds with git's tree. SDF_KILL_ROUNDS=N runs more
  * rounds by hand, SDF_KILL_SEED=S replays a failure.
  */
-Test(track, survives_kill_9_at_any_point)
+Test(track, survives_kill_9_at_any_point, .timeout = 3600)
 {
 #ifdef SDF_SANITIZED
 	unsigned rounds = env_uint("SDF_KILL_ROUNDS", 16);

@@ -166,7 +166,7 @@ static void change_worktree(unsigned round)
  * killed daemon was writing) agree with the CLI's. SDF_DAEMON_KILL_ROUNDS
  * and SDF_KILL_SEED as for the CLI's test.
  */
-Test(crash, kill_9_while_serving_track_and_diff)
+Test(crash, kill_9_while_serving_track_and_diff, .timeout = 3600)
 {
 #ifdef SDF_SANITIZED
 	unsigned rounds = env_uint("SDF_DAEMON_KILL_ROUNDS", 5);
