@@ -28,6 +28,10 @@ static void setup(void)
 
 static void teardown(void)
 {
+	tu_result r;
+
+	tu_sh(&r, "umount '%s/small' 2>/dev/null; true", scratch);
+	tu_result_dispose(&r);
 	tu_rm_rf(scratch);
 	free(scratch);
 	free(wt);
@@ -174,4 +178,75 @@ Test(corrupt, damaged_objects_and_refs_fail_cleanly_and_lose_nothing)
 	free(blob2);
 	free(sub2);
 	free(ref2);
+}
+
+/* Mounts a tmpfs of size at dir, or skips the test. */
+static void small_disk(const char *dir, const char *size)
+{
+	tu_result r;
+
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	tu_sh(&r, "mount -t tmpfs -o size=%s tmpfs '%s'", size, dir);
+	if (r.status != 0) {
+		tu_result_dispose(&r);
+		cr_skip("cannot mount a tmpfs here");
+	}
+	tu_result_dispose(&r);
+}
+
+/*
+ * The store's disk fills up while diff writes its result cache, at
+ * several points (nothing left, a few KiB, a few records): diff still
+ * prints git's counts, and no later diff (from whatever reached the cache)
+ * prints anything else; no temporary file is left in the cache.
+ */
+Test(corrupt, diff_with_a_full_disk_for_its_cache)
+{
+	char *mnt = tu_path(scratch, "small"), *st, *t1, *t2, *want;
+	static const int room_kib[] = {0, 4, 24, 96, 400};
+
+	small_disk(mnt, "6m");
+	st = tu_path(mnt, "store");
+	for (int i = 0; i < 4; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "text%d.log", i);
+		write_lines(wt, name, (size_t)(300 + 40 * i) << 10, 1);
+	}
+	t1 = cli_track(wt, st, NULL);
+	for (int i = 0; i < 4; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "text%d.log", i);
+		write_lines(wt, name, (size_t)(320 + 40 * i) << 10, 2 + i);
+	}
+	t2 = cli_track(wt, st, NULL);
+	want = tu_sh_ok("git --git-dir='%s' diff --numstat %s %s", st, t1, t2);
+	for (size_t i = 0; i < sizeof(room_kib) / sizeof(room_kib[0]); i++) {
+		tu_result r;
+		/* an empty cache, then a disk with room_kib KiB left */
+		free(tu_sh_ok(
+		    "rm -rf '%s/snapdiff-cache' && "
+		    "(head -c 100000000 /dev/zero > '%s/filler' "
+		    "2>/dev/null; true) && truncate -s -%d '%s/filler'",
+		    st, mnt, room_kib[i] << 10, mnt));
+		for (int turn = 0; turn < 3; turn++) {
+			tu_sh(&r, "'%s' diff --store '%s' %s %s --numstat",
+			      SDF_CLI, st, t1, t2);
+			cr_assert_eq(r.status, 0, "%d KiB free, turn %d: %s",
+			             room_kib[i], turn, r.err);
+			cr_assert_str_eq(r.out, want, "%d KiB free, turn %d",
+			                 room_kib[i], turn);
+			tu_result_dispose(&r);
+			if (turn == 0) /* room again: the cache fills */
+				free(tu_sh_ok("rm '%s/filler'", mnt));
+		}
+		tu_sh(&r, "find '%s/snapdiff-cache' -name '*.tmp-*'", st);
+		cr_assert_str_eq(r.out, "", "debris: %s", r.out);
+		tu_result_dispose(&r);
+	}
+	free(tu_sh_ok("umount '%s'", mnt));
+	free(want);
+	free(t1);
+	free(t2);
+	free(st);
+	free(mnt);
 }
