@@ -799,40 +799,49 @@ Test(restore_cli, hostile_raw_trees_are_refused_whole)
 }
 
 /*
- * ".git.", ".git " and "git~1" are ordinary names on Linux (ext4, tmpfs and
- * btrfs strip no trailing dots or spaces and have no short names), so
- * restore writes them as files and the worktree's own .git is untouched.
- * (Windows and macOS filesystems would alias them to .git; snapdiff runs on
- * Linux.)
+ * Names that NTFS or vfat would take for .git (".git.", ".git ", "GIT~1",
+ * ".git::$INDEX_ALLOCATION") are refused whole, like .git itself, although
+ * Linux filesystems keep them apart; names that merely start with .git are
+ * ordinary files. The worktree's own .git is never touched.
  */
-Test(restore_cli, git_lookalikes_are_ordinary_files_on_linux)
+Test(restore_cli, git_lookalikes_are_refused_and_the_real_git_untouched)
 {
-	char *blob, *tree, *before, *after;
-	static const char *const names[] = {".git.", ".git ", "git~1", ".git..",
-	                                    ".gitx"};
-	struct raw_entry e[5];
+	char *blob, *tree, *before, *after, *args;
+	static const char *const refused[] = {".git.", ".git ", "GIT~1",
+					      ".Git. .", ".git::$INDEX_ALLOCATION"};
+	/* in git's order */
+	static const char *const kept[] = {".git-keep", ".github", ".gitx"};
+	struct raw_entry e[3];
 	struct fences f;
-	tu_result r;
 
 	fence_worktree();
 	sh("git init -q '%s' && echo '[x]' >> '%s/.git/config'", wt, wt);
 	blob = blob_of("not a repository\n");
-	/* git's order: ".git " < ".git." < ".git.." < ".gitx" < "git~1" */
-	static const int order[] = {1, 0, 3, 4, 2};
-	for (size_t i = 0; i < 5; i++)
-		e[i] = (struct raw_entry){"100644", names[order[i]], blob};
-	tree = raw_tree(e, 5);
 	before = tu_sh_ok("cd '%s/.git' && find . -printf '%%p %%s\\n' | sort "
-	                  "&& cat config",
-	                  wt);
+			  "&& cat config",
+			  wt);
 	fences_take(&f);
-	cr_assert_eq(snapdiff(&r, "restore %s", tree), 0, "%s", r.err);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		struct raw_entry one[] = {{"100644", refused[i], blob}};
+		tree = raw_tree(one, 1);
+		cr_assert(asprintf(&args, "restore %s", tree) > 0);
+		expect_refusal(args, "unsafe path");
+		free(args);
+		free(tree);
+	}
+	for (size_t i = 0; i < 3; i++)
+		e[i] = (struct raw_entry){"100644", kept[i], blob};
+	tree = raw_tree(e, 3);
+	cr_assert(asprintf(&args, "restore %s", tree) > 0);
+	tu_result r;
+	cr_assert_eq(snapdiff(&r, "%s", args), 0, "%s", r.err);
 	tu_result_dispose(&r);
-	for (size_t i = 0; i < 5; i++)
-		expect_content(names[i], "not a repository\n");
+	free(args);
+	for (size_t i = 0; i < 3; i++)
+		expect_content(kept[i], "not a repository\n");
 	after = tu_sh_ok("cd '%s/.git' && find . -printf '%%p %%s\\n' | sort "
-	                 "&& cat config",
-	                 wt);
+			 "&& cat config",
+			 wt);
 	cr_assert_str_eq(before, after, "the worktree's .git changed");
 	fences_check(&f, "git lookalikes");
 	fences_dispose(&f);

@@ -397,7 +397,7 @@ Test(track, survives_kill_9_at_any_point, .timeout = 3600)
 		tu_result_dispose(&r);
 		/* every snapshot so far is there; one of them (the last
 		 * every other round) restores byte-exact; all at the end */
-		char *all = calloc(round, 41 + 7);
+		char *all = calloc((size_t)round + 1, 40 + 8);
 		for (unsigned i = 0; i < round; i++)
 			strcat(strcat(all, trees[i]), "^{tree} ");
 		tu_sh(&r,
