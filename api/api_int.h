@@ -13,4 +13,7 @@ void sdf_api_fput_path(FILE *out, const char *path);
  * SDF_EINVAL with the reason in sdf_error_last(). */
 int sdf_api_check_text_files(const sdf_file_summary *files, size_t n);
 
+/* Set while jansson parses a request: see json_alloc.c. */
+extern _Thread_local int sdf_api_json_grace;
+
 #endif

@@ -1,5 +1,6 @@
 /* NDJSON framing and the JSON-RPC 2.0 codec (see sdf_rpc.h). */
 #include "sdf_rpc.h"
+#include "api_int.h"
 #include "sdf_alloc.h"
 #include "sdf_error.h"
 
@@ -87,7 +88,8 @@ int sdf_rpc_framer_next(sdf_rpc_framer *f, const char **line, size_t *len)
 	size_t n;
 
 	if (!avail)
-		return 0; /* and f->buf may still be NULL: no arithmetic on it */
+		return 0; /* and f->buf may still be NULL: no arithmetic on it
+		           */
 	p = f->buf + f->start;
 	nl = memchr(p + f->scanned, '\n', avail - f->scanned);
 	if (!nl) {
@@ -227,6 +229,47 @@ static size_t nesting_depth(const char *s, size_t len, size_t max)
 	return deepest;
 }
 
+/* What jansson reads from: the line, a little at a time. */
+struct reader {
+	const char *p;
+	size_t left;
+};
+
+#define READ_STEP 256
+
+static size_t read_some(void *buf, size_t cap, void *data)
+{
+	struct reader *r = data;
+	size_t n = r->left < cap ? r->left : cap;
+
+	if (sdf_alloc_failed())
+		return 0; /* over budget: end the input, the parse stops */
+	if (n > READ_STEP)
+		n = READ_STEP;
+	memcpy(buf, r->p, n);
+	r->p += n;
+	r->left -= n;
+	return n;
+}
+
+/*
+ * json_loadb() of the line, except that the allocator's refusals never
+ * reach jansson (see json_alloc.c): after one, the input ends within
+ * READ_STEP bytes and sdf_alloc_failed() says the result is to be dropped.
+ */
+static json_t *parse_line(const char *line, size_t len, json_error_t *jerr)
+{
+	struct reader r = {line, len};
+	json_t *root;
+
+	sdf_alloc_clear_failed();
+	sdf_api_json_grace = 1;
+	root = json_load_callback(
+	    read_some, &r, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, jerr);
+	sdf_api_json_grace = 0;
+	return root;
+}
+
 static int fail_set(sdf_rpc_failure *fail, int rpc_code, json_t *id,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -267,14 +310,14 @@ int sdf_rpc_request_parse(sdf_rpc_request *out, sdf_rpc_failure *fail,
 		                "levels",
 		                where);
 	}
-	sdf_alloc_clear_failed();
-	root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-	                  &jerr);
-	if (!root) {
-		if (sdf_alloc_failed())
+	root = parse_line(line, len, &jerr);
+	if (!root || sdf_alloc_failed()) {
+		if (sdf_alloc_failed()) {
+			json_decref(root);
 			return fail_set(fail, SDF_RPC_EBUDGET, NULL,
 			                "over the memory budget while parsing "
 			                "the request; retry");
+		}
 		snprintf(where, sizeof(where), "%.100s (at byte %d)", jerr.text,
 		         jerr.position);
 		return fail_set(fail, SDF_RPC_PARSE_ERROR, NULL,
@@ -483,8 +526,8 @@ static json_t *message_string(const char *message)
 	json_t *j;
 	char *copy;
 
-	while (i < n && (k = utf8_len((const unsigned char *)message + i,
-	                              n - i)) > 0)
+	while (i < n &&
+	       (k = utf8_len((const unsigned char *)message + i, n - i)) > 0)
 		i += k;
 	if (i == n)
 		return json_stringn(message, n);

@@ -95,6 +95,25 @@ void *sdf_malloc(size_t n)
 	return (char *)block + HDR;
 }
 
+void *sdf_malloc_over(size_t n)
+{
+	size_t total, cur, peak;
+	void *block;
+
+	if (n > SIZE_MAX - HDR)
+		return NULL;
+	total = n + HDR;
+	if (!(block = malloc(total)))
+		return NULL;
+	cur = atomic_fetch_add(&live_bytes, total) + total;
+	peak = atomic_load(&peak_bytes);
+	while (cur > peak &&
+	       !atomic_compare_exchange_weak(&peak_bytes, &peak, cur))
+		;
+	*(size_t *)block = total;
+	return (char *)block + HDR;
+}
+
 void *sdf_calloc(size_t nmemb, size_t size)
 {
 	void *p;

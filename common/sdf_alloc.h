@@ -17,6 +17,13 @@ void *sdf_calloc(size_t nmemb, size_t size);
 void *sdf_realloc(void *ptr, size_t n);
 void *sdf_reallocarray(void *ptr, size_t nmemb, size_t size);
 void sdf_free(void *ptr);
+/*
+ * n bytes counted but past the limit (no fault injection either), for the
+ * one caller that must not see a refusal in mid-step and then gives up
+ * (api/: jansson asserts when its lexer cannot grow a buffer). NULL only
+ * when the C library fails.
+ */
+void *sdf_malloc_over(size_t n);
 char *sdf_strdup(const char *s);
 char *sdf_strndup(const char *s, size_t n);
 

@@ -63,6 +63,10 @@ static void check_line(const char *s, size_t len, int want_code)
 	FZ_CHECK(memchr(s, '\n', len - 1) == NULL, "reply of several lines");
 	FZ_CHECK(memchr(s, '\r', len) == NULL, "a CR in a reply");
 	FZ_CHECK(memchr(s, '\0', len) == NULL, "a NUL in a reply");
+	json_malloc_t saved_malloc;
+	json_free_t saved_free;
+
+	json_get_alloc_funcs(&saved_malloc, &saved_free);
 	json_set_alloc_funcs(malloc, free);
 	o = json_loadb(s, len - 1, JSON_REJECT_DUPLICATES, &jerr);
 	FZ_CHECK(o != NULL, "reply is not JSON: %s: %.*s", jerr.text, (int)len,
@@ -92,7 +96,7 @@ static void check_line(const char *s, size_t len, int want_code)
 		}
 	}
 	json_decref(o);
-	json_set_alloc_funcs(sdf_malloc, sdf_free);
+	json_set_alloc_funcs(saved_malloc, saved_free);
 }
 
 /* Sends an error as the daemon's send_error does, fallback included. */
