@@ -2,7 +2,8 @@
  * fuzz_restore_tree: restore of hostile trees. The input is a small
  * program that plants symlinks in the worktree and builds raw tree objects
  * (nested trees, symlinks, gitlinks, odd modes, duplicate and unsafe
- * names, missing objects), written with git_odb_write into a scratch store
+ * names, missing objects; entries in git's order unless bit 4 of the
+ * first byte is set), written with git_odb_write into a scratch store
  * on /dev/shm; the tree is then restored into PARENT/wt, once or twice.
  * Checked on every input:
  *  - PARENT holds wt and outside/canary only, the canary unchanged: nothing
@@ -156,6 +157,33 @@ static int write_obj(git_oid *id, const void *p, size_t n, git_object_t t)
 	return git_odb_write(id, odb, p, n, t);
 }
 
+/* One entry of the raw tree being built. */
+struct raw {
+	char mode[8];
+	char name[64];
+	unsigned char oid[GIT_OID_RAWSZ];
+};
+
+static int sorting; /* entries in git's order, as valid trees have them */
+
+/* git's order: a tree's name compares as if it ended in '/'. */
+static int raw_cmp(const void *pa, const void *pb)
+{
+	const struct raw *a = pa, *b = pb;
+	size_t la = strlen(a->name), lb = strlen(b->name);
+	size_t n = la < lb ? la : lb;
+	int c = memcmp(a->name, b->name, n);
+	unsigned char ca, cb;
+
+	if (c)
+		return c;
+	ca = la > n ? (unsigned char)a->name[n]
+	            : (strcmp(a->mode, "40000") ? 0 : '/');
+	cb = lb > n ? (unsigned char)b->name[n]
+	            : (strcmp(b->mode, "40000") ? 0 : '/');
+	return (int)ca - (int)cb;
+}
+
 /*
  * Builds a tree at prefix (depth levels down) from the input; 0 with *id,
  * or -1 when the object could not be written.
@@ -167,7 +195,8 @@ static int build_tree(git_oid *id, fz_in *in, const char *prefix, int depth)
 	    "100664", "040000", "0",      "644",   "100000",
 	};
 	char buf[8 * 300];
-	size_t len = 0, n = 1 + fz_byte(in) % 6;
+	struct raw raws[6];
+	size_t len = 0, n = 1 + fz_byte(in) % 6, nraw = 0;
 
 	for (size_t i = 0; i < n && in->len && nentries < MAX_ENTRIES; i++) {
 		struct entry *e = &entries[nentries];
@@ -220,10 +249,18 @@ static int build_tree(git_oid *id, fz_in *in, const char *prefix, int depth)
 			e->missing = 1;
 			memset(&oid, m | 1, sizeof(oid));
 		}
+		snprintf(raws[nraw].mode, sizeof(raws[nraw].mode), "%s", mode);
+		snprintf(raws[nraw].name, sizeof(raws[nraw].name), "%s", name);
+		memcpy(raws[nraw].oid, oid.id, GIT_OID_RAWSZ);
+		nraw++;
+	}
+	if (sorting)
+		qsort(raws, nraw, sizeof(raws[0]), raw_cmp);
+	for (size_t i = 0; i < nraw; i++) {
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s %s",
-		                        mode, name) +
+		                        raws[i].mode, raws[i].name) +
 		       1;
-		memcpy(buf + len, oid.id, GIT_OID_RAWSZ);
+		memcpy(buf + len, raws[i].oid, GIT_OID_RAWSZ);
 		len += GIT_OID_RAWSZ;
 	}
 	return write_obj(id, buf, len, GIT_OBJECT_TREE) < 0 ? -1 : 0;
@@ -367,6 +404,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reset();
 	nentries = nplanted = 0;
 	unsafe = 0;
+	sorting = !(mode & 16);
 	for (size_t i = 0; i < (size_t)(mode % (MAX_PLANTED + 1)); i++) {
 		struct planted *pl = &planted[nplanted];
 		char p[PATH_MAX + 80];
