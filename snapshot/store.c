@@ -246,13 +246,16 @@ done:
 	return err;
 }
 
+/* 1: path is a store, 0: it is not, SDF_EBUDGET: cannot tell. */
 static int is_store(const char *path)
 {
 	struct stat st;
 	char *head = join(path, "HEAD");
 	int ok;
 
-	ok = head && stat(head, &st) == 0 && S_ISREG(st.st_mode);
+	if (!head)
+		return SDF_EBUDGET; /* not "no store": that would be a lie */
+	ok = stat(head, &st) == 0 && S_ISREG(st.st_mode);
 	sdf_free(head);
 	return ok;
 }
@@ -277,6 +280,39 @@ int sdf_store_open_repo(git_repository **out, const sdf_store *st)
 	}
 	*out = repo;
 	return 0;
+}
+
+/*
+ * Loads the parts of a repository that libgit2 loads on first use (its
+ * config, object database and ref database), so that they are loaded here,
+ * once: libgit2 1.5.1 leaks what it allocated when an allocation fails
+ * while it loads the object database (git_odb_new), and crashes when one
+ * fails while it loads the ref database (in git_reference_lookup) or
+ * snapshots a config (as every ref update did to find the reflog's
+ * identity); every later call then finds them loaded.
+ */
+static int load_lazy_parts(git_repository *repo)
+{
+	git_config *cfg = NULL;
+	git_odb *odb = NULL;
+	git_refdb *refdb = NULL;
+	int err;
+
+	/*
+	 * The identity of reflog entries is snapdiff's, as the commits' is:
+	 * without it, every ref update would look up the user's in a new
+	 * config snapshot (git_signature_default).
+	 */
+	if ((err = git_repository_config(&cfg, repo)) < 0 ||
+	    (err = git_repository_odb(&odb, repo)) < 0 ||
+	    (err = git_repository_refdb(&refdb, repo)) < 0 ||
+	    (err = git_repository_set_ident(repo, "snapdiff",
+	                                    "snapdiff@localhost")) < 0)
+		err = sdf_git_error(err, "cannot load the store");
+	git_config_free(cfg);
+	git_odb_free(odb);
+	git_refdb_free(refdb);
+	return err;
 }
 
 static int recorded_worktree(char **out, git_repository *repo)
@@ -325,7 +361,9 @@ int sdf_store_open(sdf_store **out, const char *path, const char *worktree,
 			goto done;
 		path = def;
 	}
-	if (!is_store(path)) {
+	if ((err = is_store(path)) < 0)
+		goto done;
+	if (!err) {
 		struct stat sb;
 		if (!(flags & SDF_STORE_CREATE)) {
 			err = sdf_error_set(SDF_ENOTFOUND,
@@ -362,6 +400,8 @@ int sdf_store_open(sdf_store **out, const char *path, const char *worktree,
 				    st->worktree);
 		goto done;
 	}
+	if ((err = load_lazy_parts(probe)) < 0)
+		goto done;
 	st->repo = probe;
 	probe = NULL;
 	*out = st;

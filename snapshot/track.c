@@ -80,8 +80,17 @@ static int store_regular(git_oid *id, struct stat *st, git_odb *odb, int fd,
 		return sdf_error_set(SDF_ECHANGED, "changed type while read");
 	if ((err =
 	         git_odb_open_wstream(&ws, odb, (git_object_size_t)st->st_size,
-	                              GIT_OBJECT_BLOB)) < 0)
-		return sdf_git_error(err, "cannot store");
+	                              GIT_OBJECT_BLOB)) < 0) {
+		err = sdf_git_error(err, "cannot store");
+		/*
+		 * libgit2 1.5.1 fails with *ws already set when it cannot
+		 * allocate the stream's hash context, which it never sets:
+		 * free the backend's stream itself, or it leaks.
+		 */
+		if (ws)
+			ws->free(ws);
+		return err;
+	}
 	for (;;) {
 		n = read(fd, buf, READ_CHUNK);
 		if (n < 0 && errno == EINTR)
@@ -255,15 +264,17 @@ static void fail_pool(struct pool *p, int code)
 	atomic_store(&p->stop, 1);
 }
 
-static void *worker(void *arg)
+/* shared: use the store's own repository (the caller's thread waits). */
+static void work(struct pool *p, int shared)
 {
-	struct pool *p = arg;
 	git_repository *repo = NULL;
 	git_odb *odb = NULL;
 	char *buf = NULL;
-	int err;
+	int err = 0;
 
-	if ((err = sdf_store_open_repo(&repo, p->st)) < 0 ||
+	if (shared)
+		repo = p->st->repo;
+	if ((!shared && (err = sdf_store_open_repo(&repo, p->st)) < 0) ||
 	    (err = git_repository_odb(&odb, repo)) < 0 ||
 	    !(buf = sdf_malloc(READ_CHUNK))) {
 		if (err > -1 && !buf)
@@ -277,7 +288,13 @@ static void *worker(void *arg)
 	}
 	sdf_free(buf);
 	git_odb_free(odb);
-	git_repository_free(repo);
+	if (!shared)
+		git_repository_free(repo);
+}
+
+static void *worker(void *arg)
+{
+	work(arg, 0);
 	return NULL;
 }
 
@@ -290,11 +307,16 @@ static int run_pool(struct pool *p, unsigned workers)
 		workers = MAX_WORKERS;
 	if (workers > p->njobs)
 		workers = (unsigned)p->njobs;
-	for (; started < workers; started++)
+	/*
+	 * One worker works on this thread with the store's repository:
+	 * opening another costs time and, in libgit2 1.5.1, leaks when an
+	 * allocation fails inside git_repository_open_ext.
+	 */
+	for (; workers > 1 && started < workers; started++)
 		if (pthread_create(&th[started], NULL, worker, p) != 0)
 			break;
 	if (started == 0)
-		worker(p); /* no thread could start: do the work here */
+		work(p, 1); /* one worker, or no thread could start */
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
 	if (p->fatal)
@@ -420,12 +442,19 @@ done:
 	return err < 0 ? err : changed;
 }
 
-/* A lock file left by a process that died (we hold the store lock). */
-static void clear_stale_index_lock(const sdf_store *st)
+/*
+ * Lock files left by a process that died, or by libgit2 1.5.1 when an
+ * allocation failed while it wrote the index or a ref (its lock file
+ * stays); we hold the store lock, so nobody else is writing them. A stale
+ * refs/snapdiff/head.lock would fail every later track.
+ */
+static void clear_stale_locks(const sdf_store *st)
 {
 	char p[PATH_MAX];
 
 	snprintf(p, sizeof(p), "%s/index.lock", st->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/%s.lock", st->path, SDF_HEAD_REF);
 	unlink(p);
 }
 
@@ -610,7 +639,14 @@ static int excludes_file(char **out, git_repository *repo)
 	int err;
 
 	*out = NULL;
-	if ((err = git_repository_config_snapshot(&cfg, repo)) < 0)
+	/*
+	 * The repository's own config object, not a snapshot of it: libgit2
+	 * 1.5.1 dereferences NULL when an allocation fails while it builds
+	 * a snapshot (git_config_snapshot -> git_config_add_backend), and
+	 * sdf_store_open loaded the live one, so getting it allocates
+	 * nothing.
+	 */
+	if ((err = git_repository_config(&cfg, repo)) < 0)
 		return sdf_git_error(err, "cannot read the configuration");
 	if (git_config_get_path(&path, cfg, "core.excludesfile") == 0) {
 		snprintf(buf, sizeof(buf), "%s", path.ptr);
@@ -745,7 +781,7 @@ int sdf_snapshot_track(sdf_track_result *out, sdf_store *st,
 	if ((err = sdf_store_lock(st, 1)) < 0)
 		goto done;
 	locked = 1;
-	clear_stale_index_lock(st);
+	clear_stale_locks(st);
 	if ((err = sync_exclude(st)) < 0)
 		goto done;
 	snprintf(ipath, sizeof(ipath), "%s/index", st->path);
