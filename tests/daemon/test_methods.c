@@ -26,7 +26,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	dm_stop(&d);
+	dm_stop(&d); /* a test that failed left it running */
 	dm_dispose(&d);
 	free(wt);
 	free(store);
@@ -90,6 +90,7 @@ Test(methods, ping_and_stats)
 	cr_assert(json_integer_value(json_object_get(s, "requests")) >= 1);
 	json_decref(p);
 	json_decref(s);
+	dm_stop(&d); /* here: a failure in .fini is not counted */
 }
 
 Test(methods, track_log_diff_patch_file_restore_revert)
@@ -283,6 +284,7 @@ Test(methods, track_log_diff_patch_file_restore_revert)
 	dm_check_healthy(&d, baseline);
 	json_decref(t1);
 	json_decref(t2);
+	dm_stop(&d); /* here: a failure in .fini is not counted */
 }
 
 Test(methods, default_store_of_the_worktree)
@@ -300,6 +302,7 @@ Test(methods, default_store_of_the_worktree)
 	/* clean up the default store the daemon made */
 	tu_rm_rf(str(t, "store"));
 	json_decref(t);
+	dm_stop(&d); /* here: a failure in .fini is not counted */
 }
 
 Test(methods, errors_are_actionable)
@@ -345,6 +348,7 @@ Test(methods, errors_are_actionable)
 	cr_assert_eq(dm_error_code(r), 0);
 	json_decref(r);
 	close(fd);
+	dm_stop(&d); /* here: a failure in .fini is not counted */
 }
 
 Test(methods, stats_count_cache_hits)
@@ -374,4 +378,5 @@ Test(methods, stats_count_cache_hits)
 	json_decref(res);
 	json_decref(t1);
 	json_decref(t2);
+	dm_stop(&d); /* here: a failure in .fini is not counted */
 }
