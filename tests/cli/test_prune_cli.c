@@ -217,7 +217,8 @@ Test(prune_cli, many_turns_under_a_small_quota)
 
 	tu_sh_ok_last(
 	    "cd '%s' && mkdir -p docs && seq 1 2000 > docs/numbers.txt", wt);
-	for (int i = 0; i < 30; i++) {
+	/* over the quota from the fifth turn on */
+	for (int i = 0; i < TU_ROUNDS(30, 8); i++) {
 		/* a few MiB, every byte rewritten, nothing to compress */
 		tu_sh_ok_last("head -c %d /dev/urandom > '%s/artifact.bin'",
 		              (2 << 20) + i * 4096, wt);
@@ -266,7 +267,7 @@ Test(prune_cli, prune_racing_track_loses_nothing)
 	              "echo $i > many/f$i; done",
 	              wt);
 	free(cli_track(wt, store, NULL));
-	for (int i = 0; i < 15; i++) {
+	for (int i = 0; i < TU_ROUNDS(15, 4); i++) {
 		tu_result r;
 		char *tree, *newest;
 

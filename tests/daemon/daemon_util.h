@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#if defined(SDF_SANITIZED)
+#if defined(SDF_SANITIZED) || defined(SDF_VALGRIND)
 #define CHECK_RSS 0
 #else
 #define CHECK_RSS 1

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define CLIENTS 8
-#define BIG_MIB 64
+#define BIG_MIB TU_BIG(64)
 
 TestSuite(load, .timeout = 1200);
 
@@ -60,7 +60,7 @@ static void make_pair(struct pair *p, const char *dir)
 		    json_integer_value(json_object_get(t, "additions"));
 		p->deletions =
 		    json_integer_value(json_object_get(t, "deletions"));
-		cr_assert_gt(p->additions, 1000000);
+		cr_assert_gt(p->additions, TU_BIG(1000000));
 		json_decref(v);
 		tu_result_dispose(&r);
 	}

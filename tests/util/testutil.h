@@ -6,6 +6,25 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/*
+ * SDF_VALGRIND runs the programs under memcheck, tens of times slower: a
+ * large input shrinks to 1/16 (still many buffers' worth), a long loop to
+ * fewer rounds, and peak RSS is not checked (valgrind's own memory counts in
+ * it), as with sanitizers.
+ */
+#ifdef SDF_VALGRIND
+#define TU_BIG(bytes) ((bytes) / 16)
+#define TU_ROUNDS(n, under_valgrind) (under_valgrind)
+#else
+#define TU_BIG(bytes) (bytes)
+#define TU_ROUNDS(n, under_valgrind) (n)
+#endif
+#if defined(SDF_SANITIZED) || defined(SDF_VALGRIND)
+#define TU_CHECK_RSS 0
+#else
+#define TU_CHECK_RSS 1
+#endif
+
 typedef struct {
 	char *out; /* NUL-terminated stdout */
 	size_t out_len;
