@@ -9,7 +9,8 @@
 vg=$1 logdir=$2 supp=$3 prog=$4
 shift 4
 name=${prog##*/}
-mkdir -p "$logdir" || exit 125
+# shared: some tests run the programs as another user (nobody)
+[ -d "$logdir" ] || mkdir -p -m 1777 "$logdir" || exit 125
 # pids wrap around in a long run: N keeps every log
 n=0
 while [ -e "$logdir/$name.$$.$n.log" ]; do

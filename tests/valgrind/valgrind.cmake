@@ -28,8 +28,9 @@ set(SDF_VALGRIND_SUITES cli daemon)
 
 # Called after the suites are defined.
 function(sdf_valgrind_tests)
-	add_test(NAME valgrind_reset COMMAND ${CMAKE_COMMAND} -E rm -rf
-		${SDF_VALGRIND_LOGS})
+	# 1777: some tests run the programs as another user (nobody)
+	add_test(NAME valgrind_reset COMMAND sh -c
+		"rm -rf \"$1\" && mkdir -m 1777 \"$1\"" sh ${SDF_VALGRIND_LOGS})
 	add_test(NAME valgrind_logs COMMAND ${SDF_VALGRIND_DIR}/check-logs.sh
 		${SDF_VALGRIND_LOGS})
 	set_tests_properties(valgrind_reset PROPERTIES FIXTURES_SETUP valgrind)
