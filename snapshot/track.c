@@ -39,8 +39,9 @@ struct job {
 	struct stat st;
 	uint32_t mode;
 	int state;
-	int code;  /* why it was skipped */
-	char *msg; /* idem */
+	int refused; /* a name restore would refuse: never read */
+	int code;    /* why it was skipped */
+	char *msg;   /* idem */
 };
 
 struct pool {
@@ -155,6 +156,10 @@ static int store_one(struct job *j, git_odb *odb, const char *worktree,
 	size_t plen = strlen(j->path);
 	int err = 0, fd;
 
+	if (j->refused)
+		return sdf_error_set(SDF_EUNSAFE,
+		                     "a name git refuses (it means "
+		                     ".git on NTFS or vfat)");
 	if ((size_t)snprintf(full, sizeof(full), "%s/%s", worktree, j->path) >=
 	    sizeof(full))
 		return sdf_error_set(SDF_EINVAL, "path too long");
@@ -400,7 +405,6 @@ static int apply_batch(git_index *index, struct pool *p,
 
 /* ---- ignore sources -------------------------------------------------- */
 
-
 /*
  * The project's .git/info/exclude applies to the worktree; git reads it from
  * its own git directory, so the store keeps a copy in its info/exclude.
@@ -416,9 +420,9 @@ static int sync_exclude(const sdf_store *st)
 	snprintf(src, sizeof(src), "%s/.git/info/exclude", st->worktree);
 	snprintf(dst, sizeof(dst), "%s/info/exclude", st->path);
 	if ((err = sdf_read_small_file(&want, &wlen, AT_FDCWD, src,
-					 MAX_EXCLUDE_BYTES)) < 0 ||
+	                               MAX_EXCLUDE_BYTES)) < 0 ||
 	    (err = sdf_read_small_file(&have, &hlen, AT_FDCWD, dst,
-					 MAX_EXCLUDE_BYTES)) < 0)
+	                               MAX_EXCLUDE_BYTES)) < 0)
 		goto done;
 	if (wlen == hlen && (!wlen || !memcmp(want, have, wlen)))
 		goto done;
@@ -547,6 +551,20 @@ static int is_nested_repo(int dirfd, const char *name)
 
 static int walk_dir(struct walk *w, int dirfd, size_t plen, unsigned depth);
 
+/* A job that only reports the path (and anything under it) as left out. */
+static int push_refused(struct walk *w, size_t plen, const char *name)
+{
+	int err;
+
+	if (plen + strlen(name) + 1 >= sizeof(w->path))
+		return sdf_error_set(SDF_EINVAL, "path too long under '%.*s'",
+		                     (int)plen, w->path);
+	memcpy(w->path + plen, name, strlen(name) + 1);
+	if ((err = push_job(w, w->path)) == 0)
+		w->jobs[w->njobs - 1].refused = 1;
+	return err;
+}
+
 static int walk_entry(struct walk *w, int dirfd, const char *name, size_t plen,
                       unsigned depth)
 {
@@ -620,7 +638,12 @@ static int walk_dir(struct walk *w, int dirfd, size_t plen, unsigned depth)
 		if (!strcmp(name, ".") || !strcmp(name, "..") ||
 		    !strcasecmp(name, ".git"))
 			continue;
-		if ((err = walk_entry(w, dirfd, name, plen, depth)) < 0)
+		if (!sdf_restore_name_ok(name, strlen(name)))
+			/* git refuses to add it, restore to write it */
+			err = push_refused(w, plen, name);
+		else
+			err = walk_entry(w, dirfd, name, plen, depth);
+		if (err < 0)
 			break;
 	}
 	if (!err && errno)

@@ -800,3 +800,40 @@ Test(track, full_disk_fails_cleanly_and_loses_nothing)
 	free(small_store);
 	free(mnt);
 }
+
+/*
+ * Names git refuses to add (and restore to write), as NTFS and vfat take
+ * them for .git: left out and reported, or --strict fails. The snapshot
+ * then restores; it is the tree of the worktree without them.
+ */
+Test(track, names_git_refuses_are_left_out)
+{
+	static const char *const refused[] = {".git.", "GIT~1", "d/.git ",
+	                                      "d/git~1/x"};
+	char *ours, *theirs;
+	tu_result r;
+
+	tu_write_str(wt, "ok.txt", "ok\n");
+	tu_write_str(wt, "d/kept.txt", "kept\n");
+	theirs = tu_git_tree(wt);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++)
+		tu_write_str(wt, refused[i], "x\n");
+	tu_sh(&r, "'%s' track --worktree '%s' --store '%s'", SDF_CLI, wt,
+	      store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	ours = tu_last_line(r.out);
+	cr_assert_str_eq(ours, theirs);
+	cr_assert(strstr(r.err, "'.git.'") && strstr(r.err, "'GIT~1'") &&
+	              strstr(r.err, "'d/.git '") && strstr(r.err, "'d/git~1'"),
+	          "%s", r.err);
+	tu_result_dispose(&r);
+	tu_expect_restores_like_git(SDF_CLI, store, ours, "without them");
+
+	tu_sh(&r, "'%s' track --worktree '%s' --store '%s' --strict", SDF_CLI,
+	      wt, store);
+	cr_assert_eq(r.status, 1, "%s", r.err);
+	cr_assert(strstr(r.err, "refuses"), "%s", r.err);
+	tu_result_dispose(&r);
+	free(ours);
+	free(theirs);
+}
