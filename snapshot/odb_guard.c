@@ -14,6 +14,7 @@
 #include "sdf_error.h"
 
 #include <git2/sys/odb_backend.h>
+#include <git2/sys/repository.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -213,12 +214,23 @@ int sdf_store_guard_odb(git_repository *repo, const char *store_path)
 	g->parent.read_header = guard_read_header;
 	g->parent.read_prefix = guard_read_prefix;
 	g->parent.free = guard_free;
-	if ((err = git_repository_odb(&odb, repo)) < 0 ||
-	    (err = git_odb_add_backend(odb, &g->parent, GUARD_PRIORITY)) < 0) {
+	/*
+	 * The object database is opened here and handed to the repository,
+	 * not made by git_repository_odb(): libgit2 1.5.1 leaks the one it
+	 * makes when loading it fails half way (a store deleted meanwhile).
+	 */
+	if ((err = git_odb_open(&odb, g->objects)) < 0) {
+		guard_free(&g->parent);
+		return sdf_git_error(err, "cannot open the store's objects");
+	}
+	if ((err = git_odb_add_backend(odb, &g->parent, GUARD_PRIORITY)) < 0) {
 		guard_free(&g->parent);
 		git_odb_free(odb);
 		return sdf_git_error(err, "cannot open the store's objects");
 	}
+	err = git_repository_set_odb(repo, odb);
 	git_odb_free(odb);
+	if (err < 0)
+		return sdf_git_error(err, "cannot open the store's objects");
 	return 0;
 }
