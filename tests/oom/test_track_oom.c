@@ -329,7 +329,7 @@ Test(track_oom, every_allocation_failure_is_clean)
 	cr_assert_eq(st, OOM_DONE, "never succeeded");
 	cr_assert_gt(failed * step, 50, "only %llu failure points",
 	             (unsigned long long)failed);
-	cr_log_warn(
+	cr_log_info(
 	    "track: %llu failure points injected (every %llu-th of "
 	    "%llu allocations): %llu clean failures, %llu absorbed, "
 	    "%llu full checks, %llu recorded before failing, %llu libgit2 "
@@ -403,6 +403,6 @@ Test(track_oom, store_open_fails_with_budget)
 	}
 	cr_assert_eq(st, OOM_DONE);
 	cr_assert_gt(failed, 5);
-	cr_log_warn("store open: %llu allocations, %llu budget failures",
+	cr_log_info("store open: %llu allocations, %llu budget failures",
 	            (unsigned long long)n - 1, (unsigned long long)failed);
 }
