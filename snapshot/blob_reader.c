@@ -10,6 +10,7 @@
  * here, so it is read whole through libgit2, but only up to a cap.
  */
 #include "blob_reader_int.h"
+#include "fsutil_int.h"
 #include "sdf_alloc.h"
 #include "sdf_error.h"
 
@@ -111,18 +112,6 @@ struct sdf_blob_reader {
 	/* packed */
 	git_odb_object *packed;
 };
-
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
-{
-	(void)opaque;
-	return sdf_reallocarray(NULL, items, size);
-}
-
-static void z_free(voidpf opaque, voidpf ptr)
-{
-	(void)opaque;
-	sdf_free(ptr);
-}
 
 static int corrupt(sdf_blob_reader *r, const char *why)
 {
@@ -472,8 +461,7 @@ int sdf_blob_reader_open_oid(sdf_blob_reader **out, git_repository *repo,
 		err = SDF_EBUDGET;
 		goto done;
 	}
-	r->zs.zalloc = z_alloc;
-	r->zs.zfree = z_free;
+	sdf_zstream_use_budget(&r->zs);
 	if (inflateInit(&r->zs) != Z_OK) {
 		err = sdf_error_set(SDF_EBUDGET,
 				    "cannot start inflating object %s: "

@@ -59,3 +59,22 @@ int sdf_read_small_file(char **out, size_t *len, int dirfd, const char *path,
 	*len = got;
 	return 0;
 }
+
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+	(void)opaque;
+	return sdf_reallocarray(NULL, items, size);
+}
+
+static void z_free(voidpf opaque, voidpf ptr)
+{
+	(void)opaque;
+	sdf_free(ptr);
+}
+
+void sdf_zstream_use_budget(z_stream *zs)
+{
+	zs->zalloc = z_alloc;
+	zs->zfree = z_free;
+	zs->opaque = Z_NULL;
+}

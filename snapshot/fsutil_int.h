@@ -3,6 +3,7 @@
 #define SDF_FSUTIL_INT_H
 
 #include <stddef.h>
+#include <zlib.h>
 
 /*
  * Reads the whole of a small regular file (dirfd-relative, never through a
@@ -12,5 +13,8 @@
  */
 int sdf_read_small_file(char **out, size_t *len, int dirfd, const char *path,
                         size_t max);
+
+/* Points a z_stream's allocation at the counting allocator. */
+void sdf_zstream_use_budget(z_stream *zs);
 
 #endif

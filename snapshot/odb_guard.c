@@ -9,6 +9,7 @@
  * damaged object as an error; a sound one (or one that is not loose) is
  * passed on to libgit2's own backends.
  */
+#include "fsutil_int.h"
 #include "store_int.h"
 #include "sdf_alloc.h"
 #include "sdf_error.h"
@@ -33,18 +34,6 @@ struct guard {
 	git_odb_backend parent;
 	char *objects; /* STORE/objects */
 };
-
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
-{
-	(void)opaque;
-	return sdf_reallocarray(NULL, items, size);
-}
-
-static void z_free(voidpf opaque, voidpf ptr)
-{
-	(void)opaque;
-	sdf_free(ptr);
-}
 
 static int damaged(const char *hex, const char *why)
 {
@@ -95,8 +84,7 @@ static int check_loose(struct guard *g, const git_oid *id, int whole)
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return GIT_PASSTHROUGH; /* packed, absent or unreadable */
 	memset(&zs, 0, sizeof(zs));
-	zs.zalloc = z_alloc;
-	zs.zfree = z_free;
+	sdf_zstream_use_budget(&zs);
 	if (!(in = sdf_malloc(CHUNK)) || !(out = sdf_malloc(CHUNK)) ||
 	    inflateInit(&zs) != Z_OK) {
 		git_error_set_str(GIT_ERROR_NOMEMORY, "out of memory");
