@@ -337,3 +337,31 @@ const char *__lsan_default_suppressions(void)
 	return "leak:libcriterion.so\n";
 }
 #endif
+
+void dm_many_files(const char *wt, const char *store, int n, char from[41],
+                   char to[41])
+{
+	char *argv[] = {SDF_CLI,   "track",       "--worktree", (char *)wt,
+	                "--store", (char *)store, NULL};
+	char rel[64], body[2048];
+	tu_result r;
+
+	for (int turn = 1; turn <= 2; turn++) {
+		for (int i = 0; i < n; i++) {
+			size_t len = 0;
+			snprintf(rel, sizeof(rel), "d%02d/f%05d.txt", i % 50,
+			         i);
+			for (int l = 0; l < 40; l++)
+				len += (size_t)snprintf(
+				    body + len, sizeof(body) - len,
+				    "line %d of %d, turn %d\n", l, i, turn);
+			tu_write(wt, rel, body, len, 0644);
+		}
+		tu_run(&r, NULL, argv);
+		cr_assert_eq(r.status, 0, "%s", r.err);
+		char *tree = tu_last_line(r.out);
+		snprintf(turn == 1 ? from : to, 41, "%s", tree);
+		free(tree);
+		tu_result_dispose(&r);
+	}
+}

@@ -10,6 +10,11 @@
 #define CHECK_RSS 0
 #else
 #define CHECK_RSS 1
+/* Tracks wt into store twice, n files of 40 lines each rewritten between
+ * the two: their tree ids into from and to. */
+void dm_many_files(const char *wt, const char *store, int n, char from[41],
+                   char to[41]);
+
 #endif
 
 typedef struct {
@@ -57,5 +62,10 @@ void dm_check_healthy(const dm_daemon *d, long long baseline);
 
 /* Writes about mib MiB of lines for turn into path. */
 void dm_generate(const char *path, int turn, size_t mib);
+
+/* Tracks wt into store twice, n files of 40 lines each rewritten between
+ * the two: their tree ids into from and to. */
+void dm_many_files(const char *wt, const char *store, int n, char from[41],
+                   char to[41]);
 
 #endif

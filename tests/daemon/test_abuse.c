@@ -1236,38 +1236,6 @@ Test(abuse, slow_clients)
 
 /* ---- 5. clients that never read a streamed diff ---- */
 
-/* A second store whose two snapshots differ in n files of 40 lines. */
-static void many_files(const struct fx *f, int n, char from[41], char to[41])
-{
-	char *wt = tu_path(f->d.dir, "wt-many"),
-	     *store = tu_path(f->d.dir, "store-many");
-	char *argv[] = {SDF_CLI,   "track", "--worktree", wt,
-	                "--store", store,   NULL};
-	char rel[64], body[2048];
-	tu_result r;
-
-	for (int turn = 1; turn <= 2; turn++) {
-		for (int i = 0; i < n; i++) {
-			size_t len = 0;
-			snprintf(rel, sizeof(rel), "d%02d/f%05d.txt", i % 50,
-			         i);
-			for (int l = 0; l < 40; l++)
-				len += (size_t)snprintf(
-				    body + len, sizeof(body) - len,
-				    "line %d of %d, turn %d\n", l, i, turn);
-			tu_write(wt, rel, body, len, 0644);
-		}
-		tu_run(&r, NULL, argv);
-		cr_assert_eq(r.status, 0, "%s", r.err);
-		char *tree = tu_last_line(r.out);
-		snprintf(turn == 1 ? from : to, 41, "%s", tree);
-		free(tree);
-		tu_result_dispose(&r);
-	}
-	free(wt);
-	free(store);
-}
-
 Test(abuse, many_clients_that_never_read)
 {
 	enum { STALLED = 6, FILES = 400 };
@@ -1279,7 +1247,11 @@ Test(abuse, many_clients_that_never_read)
 	json_t *r;
 
 	fx_start(&f, args);
-	many_files(&f, FILES, from, to);
+	char *mwt = tu_path(f.d.dir, "wt-many"),
+	     *mstore = tu_path(f.d.dir, "store-many");
+	dm_many_files(mwt, mstore, FILES, from, to);
+	free(mwt);
+	free(mstore);
 	good = dm_connect(&f.d);
 	snprintf(req, sizeof(req),
 	         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"snapshot.diff\","

@@ -152,37 +152,6 @@ Test(limits, line_over_the_cap)
 	dm_dispose(&d);
 }
 
-/* A store whose two snapshots differ in n files of 40 lines each. */
-static void many_files(const dm_daemon *d, int n, char from[41], char to[41])
-{
-	char *wt = tu_path(d->dir, "wt"), *store = tu_path(d->dir, "store");
-	char *argv[] = {SDF_CLI,   "track", "--worktree", wt,
-	                "--store", store,   NULL};
-	char rel[64], body[2048];
-	tu_result r;
-
-	for (int turn = 1; turn <= 2; turn++) {
-		for (int i = 0; i < n; i++) {
-			size_t len = 0;
-			snprintf(rel, sizeof(rel), "d%02d/f%05d.txt", i % 50,
-			         i);
-			for (int l = 0; l < 40; l++)
-				len += (size_t)snprintf(
-				    body + len, sizeof(body) - len,
-				    "line %d of %d, turn %d\n", l, i, turn);
-			tu_write(wt, rel, body, len, 0644);
-		}
-		tu_run(&r, NULL, argv);
-		cr_assert_eq(r.status, 0, "%s", r.err);
-		char *tree = tu_last_line(r.out);
-		snprintf(turn == 1 ? from : to, 41, "%s", tree);
-		free(tree);
-		tu_result_dispose(&r);
-	}
-	free(wt);
-	free(store);
-}
-
 /* libgit2 allocates a little once, on its first use: not a leak */
 static void warm_up(const dm_daemon *d, const char *from, const char *to)
 {
@@ -222,6 +191,17 @@ static long long stat_of(const dm_daemon *d, const char *key)
 	return v;
 }
 
+/* A store under the daemon's directory whose two snapshots differ in 600
+ * files. */
+static void many_files(const dm_daemon *dd, char from[41], char to[41])
+{
+	char *wt = tu_path(dd->dir, "wt"), *store = tu_path(dd->dir, "store");
+
+	dm_many_files(wt, store, 600, from, to);
+	free(wt);
+	free(store);
+}
+
 Test(limits, client_that_never_reads)
 {
 	const char *args[] = {"--write-timeout", "1000", NULL};
@@ -231,7 +211,7 @@ Test(limits, client_that_never_reads)
 	int fd, i;
 
 	dm_start(&d, args);
-	many_files(&d, 600, from, to);
+	many_files(&d, from, to);
 	warm_up(&d, from, to);
 	baseline = dm_live_bytes(&d);
 	fd = dm_connect(&d);
@@ -275,7 +255,7 @@ Test(limits, client_that_hangs_up_mid_stream)
 	int fd, i;
 
 	dm_start(&d, NULL);
-	many_files(&d, 600, from, to);
+	many_files(&d, from, to);
 	warm_up(&d, from, to);
 	baseline = dm_live_bytes(&d);
 	fd = dm_connect(&d);
