@@ -358,3 +358,18 @@ int sdf_api_write_opencode(FILE *out, const sdf_file_summary *files,
 		return sdf_error_set(SDF_EIO, "writing the diff failed");
 	return 0;
 }
+
+char *sdf_api_dumps(const json_t *j)
+{
+	char *text;
+
+	sdf_alloc_clear_failed();
+	text = json_dumps(j, SDF_API_JSON_FLAGS);
+	if (text && sdf_alloc_failed()) {
+		sdf_free(text); /* a key may be missing from it */
+		text = NULL;
+	}
+	if (!text)
+		sdf_error_set(SDF_EBUDGET, "no budget to write JSON text");
+	return text;
+}

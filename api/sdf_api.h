@@ -136,6 +136,14 @@ json_t *sdf_api_file_opencode_json(const sdf_file_summary *f);
 #define SDF_API_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
 /*
+ * j as text with SDF_API_JSON_FLAGS (sdf_free it), or NULL with
+ * SDF_EBUDGET set. Use it, not json_dumps: jansson 2.14 ignores a failed
+ * allocation while it writes an object's key and returns text with that
+ * key cut short ({"a":0,":0}).
+ */
+char *sdf_api_dumps(const json_t *j);
+
+/*
  * `snapdiff diff --format opencode`: the JSON array of
  * sdf_api_file_opencode_json entries, then a newline. One entry is built at
  * a time, so memory does not grow with n. 0, or a negative SDF_E code

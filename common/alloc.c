@@ -22,6 +22,7 @@ static atomic_size_t limit_bytes;
 static atomic_uint_fast64_t fail_at;
 static atomic_uint_fast64_t since_arm;
 static _Thread_local int failed_here;
+static _Thread_local int unrefused;
 
 static int reserve(size_t n)
 {
@@ -33,7 +34,7 @@ static int reserve(size_t n)
 		if (n > SIZE_MAX - cur)
 			return -1;
 		next = cur + n;
-		if (limit && next > limit)
+		if (limit && next > limit && !unrefused)
 			return -1;
 	} while (!atomic_compare_exchange_weak(&live_bytes, &cur, next));
 
@@ -54,7 +55,17 @@ static int injected_failure(void)
 	uint64_t target = atomic_load(&fail_at);
 	uint64_t nth = atomic_fetch_add(&since_arm, 1) + 1;
 
-	return target && nth == target;
+	return target && nth == target && !unrefused;
+}
+
+void sdf_alloc_unrefused_begin(void)
+{
+	unrefused++;
+}
+
+void sdf_alloc_unrefused_end(void)
+{
+	unrefused--;
 }
 
 static void note_failure(size_t n)

@@ -44,6 +44,16 @@ int sdf_alloc_failed(void);
 void sdf_alloc_clear_failed(void);
 
 /*
+ * Between begin and end (nestable, this thread only) allocations are
+ * counted but never refused, neither by the limit nor by fault injection:
+ * for the few calls into a library that cannot survive a refusal (libgit2
+ * 1.5.1's attribute lookups wait forever on a lock they left held). Keep
+ * such sections to small, bounded work.
+ */
+void sdf_alloc_unrefused_begin(void);
+void sdf_alloc_unrefused_end(void);
+
+/*
  * Fault injection for tests: the n-th allocation from now (1-based, counted
  * process-wide) fails as if over budget; 0 disables. Returns how many
  * allocations were made since the last arm, so a test can tell whether the

@@ -45,7 +45,7 @@ static int on_file(const sdf_file_summary *f, void *payload)
 	if (c->fmt == FMT_JSON || c->fmt == FMT_OPENCODE) {
 		json_t *o = c->fmt == FMT_JSON ? sdf_api_file_json(f)
 		                               : sdf_api_file_opencode_json(f);
-		char *text = o ? json_dumps(o, SDF_API_JSON_FLAGS) : NULL;
+		char *text = o ? sdf_api_dumps(o) : NULL;
 		json_decref(o);
 		if (!text)
 			return sdf_error_set(SDF_EBUDGET,
@@ -220,7 +220,7 @@ int cmd_diff(int argc, char **argv)
 		break;
 	case FMT_JSON: {
 		json_t *t = sdf_api_totals_json(&totals);
-		char *text = t ? json_dumps(t, SDF_API_JSON_FLAGS) : NULL;
+		char *text = t ? sdf_api_dumps(t) : NULL;
 		json_decref(t);
 		if (!text) {
 			r = sdf_error_set(SDF_EBUDGET,

@@ -284,13 +284,22 @@ static void save_pair(const sdf_file_summary *f, const struct side_read *old,
 	sdf_error_clear();
 }
 
-static int attr(sdf_store *st, const char *path, const char *name)
+/*
+ * An attribute of path: unreadable attributes read as unspecified, but not
+ * when the budget ran out (SDF_EBUDGET): the file would then be classified
+ * as if it had none, and the diff would be wrong without saying so.
+ */
+static int attr(int *v, sdf_store *st, const char *path, const char *name)
 {
-	int v = 0;
+	int err = sdf_store_attr(v, st, path, name);
 
-	if (sdf_store_attr(&v, st, path, name) < 0)
-		sdf_error_clear(); /* unreadable attributes: as unspecified */
-	return v;
+	if (err == SDF_EBUDGET)
+		return err;
+	if (err < 0) {
+		*v = 0;
+		sdf_error_clear();
+	}
+	return 0;
 }
 
 static void side_dispose(struct side_read *s)
@@ -309,7 +318,7 @@ static int summarize_one(sdf_file_summary *f, const sdf_tree_change *c,
 	sdf_diff_lines_options lo = SDF_DIFF_LINES_OPTIONS_INIT;
 	sdf_diff_lines_result lr;
 	sdf_classify_input ci = {0};
-	int err = 0, text, nul = 0, cached;
+	int err = 0, text, nul = 0, cached, attr_diff = 0;
 	int has_old = c->old_oid[0] != '\0', has_new = c->new_oid[0] != '\0';
 	struct side_read *main_side = has_new ? &new : &old;
 
@@ -362,14 +371,18 @@ static int summarize_one(sdf_file_summary *f, const sdf_tree_change *c,
 		hash_hex(f->old_hash, &old.stats.content);
 	if (has_new)
 		hash_hex(f->new_hash, &new.stats.content);
-	f->binary = sdf_classify_binary(nul, attr(st, c->path, "diff"));
+	if ((err = attr(&attr_diff, st, c->path, "diff")) < 0 ||
+	    (err = attr(&ci.attr_generated, st, c->path,
+	                "linguist-generated")) < 0 ||
+	    (err = attr(&ci.attr_vendored, st, c->path, "linguist-vendored")) <
+	        0)
+		goto done;
+	f->binary = sdf_classify_binary(nul, attr_diff);
 	ci.path = c->path;
 	ci.head = main_side->head;
 	ci.head_len = main_side->head_len;
 	ci.bytes = main_side->stats.bytes;
 	ci.lines = main_side->stats.lines;
-	ci.attr_generated = attr(st, c->path, "linguist-generated");
-	ci.attr_vendored = attr(st, c->path, "linguist-vendored");
 	f->generated_reason = sdf_classify_generated(&ci);
 	f->generated = f->generated_reason != NULL;
 	if (f->binary) {

@@ -42,13 +42,18 @@ static void zfree(void *opaque, void *p)
 
 static const ZSTD_customMem zmem = {zalloc, zfree, NULL};
 
+/*
+ * Both read the repository's own config object (loaded by sdf_store_open),
+ * not a snapshot of it: libgit2 1.5.1 leaks, or crashes, when an allocation
+ * fails while it builds a config snapshot.
+ */
 static int config_u64(uint64_t *out, git_repository *repo, const char *key)
 {
 	git_config *cfg = NULL;
 	int64_t v = 0;
 	int found = 0;
 
-	if (git_repository_config_snapshot(&cfg, repo) == 0 &&
+	if (git_repository_config(&cfg, repo) == 0 &&
 	    git_config_get_int64(&v, cfg, key) == 0 && v > 0) {
 		*out = (uint64_t)v;
 		found = 1;
@@ -64,7 +69,7 @@ static int is_snapdiff_store(git_repository *repo)
 	git_buf buf = GIT_BUF_INIT;
 	int yes = 0;
 
-	if (git_repository_config_snapshot(&cfg, repo) == 0 &&
+	if (git_repository_config(&cfg, repo) == 0 &&
 	    git_config_get_string_buf(&buf, cfg, "snapdiff.worktree") == 0)
 		yes = 1;
 	git_error_clear();

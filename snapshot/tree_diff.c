@@ -90,8 +90,17 @@ int sdf_tree_changes(sdf_tree_change **out, size_t *count, sdf_store *st,
 	/* no content is read: no binary check, no rename detection */
 	opts.flags = GIT_DIFF_INCLUDE_TYPECHANGE | GIT_DIFF_SKIP_BINARY_CHECK;
 	opts.ignore_submodules = GIT_SUBMODULE_IGNORE_NONE;
+	sdf_alloc_clear_failed();
 	if ((err = git_diff_tree_to_tree(&diff, st->repo, a, b, &opts)) < 0) {
 		err = sdf_git_error(err, "cannot compare the trees");
+		goto done;
+	}
+	if (sdf_alloc_failed()) {
+		/* libgit2 swallowed it: a subtree it could not read would
+		 * show as deleted */
+		err = sdf_error_set(SDF_EBUDGET,
+		                    "cannot compare the trees: memory budget "
+		                    "exceeded");
 		goto done;
 	}
 	/* not git_diff_foreach: it would load blobs to classify them */
@@ -155,16 +164,25 @@ static int attr_repo(git_repository **out, sdf_store *st)
 		*out = st->attr_repo;
 		return 0;
 	}
+	/*
+	 * A few KiB, never refused: libgit2 1.5.1 swallows a refusal while
+	 * it loads the handle's config and keeps what it had read (3 KiB).
+	 */
+	sdf_alloc_unrefused_begin();
 	if ((err = sdf_store_open_repo(&repo, st)) < 0)
-		return err;
+		goto done;
 	if ((err = git_index_new(&empty)) < 0) {
-		git_repository_free(repo);
-		return sdf_git_error(err, "cannot make an empty index");
+		err = sdf_git_error(err, "cannot make an empty index");
+		goto done;
 	}
 	git_repository_set_index(repo, empty);
-	git_index_free(empty);
 	*out = st->attr_repo = repo;
-	return 0;
+	repo = NULL;
+done:
+	sdf_alloc_unrefused_end();
+	git_index_free(empty);
+	git_repository_free(repo);
+	return err;
 }
 
 int sdf_store_attr(int *out, sdf_store *st, const char *path, const char *name)
@@ -176,10 +194,34 @@ int sdf_store_attr(int *out, sdf_store *st, const char *path, const char *name)
 	*out = 0;
 	if ((err = attr_repo(&repo, st)) < 0)
 		return err;
-	if ((err = git_attr_get(&value, repo, GIT_ATTR_CHECK_FILE_THEN_INDEX,
-	                        path, name)) < 0)
-		return sdf_git_error(err, "cannot read attributes of '%s'",
-		                     path);
+	/*
+	 * libgit2 1.5.1 cannot survive a refused allocation in an attribute
+	 * lookup: it crashes (building its config snapshot), or leaves the
+	 * attribute-cache lock held and waits forever on it, in that same
+	 * lookup or the next one. Its allocations here (the attribute files
+	 * of one path) are small: never refused.
+	 */
+	sdf_alloc_clear_failed();
+	sdf_alloc_unrefused_begin();
+	err = git_attr_get(&value, repo, GIT_ATTR_CHECK_FILE_THEN_INDEX, path,
+	                   name);
+	sdf_alloc_unrefused_end();
+	if (err < 0 || sdf_alloc_failed()) {
+		if (err < 0)
+			err = sdf_git_error(
+			    err, "cannot read attributes of '%s'", path);
+		else /* a failure swallowed: the answer may be wrong */
+			err = sdf_error_set(SDF_EBUDGET,
+			                    "cannot read attributes of '%s': "
+			                    "memory budget exceeded",
+			                    path);
+		/* whatever state the failure left the handle's attribute
+		 * cache (and its lock) in goes with it; the next lookup opens
+		 * a fresh one */
+		git_repository_free(st->attr_repo);
+		st->attr_repo = NULL;
+		return err;
+	}
 	switch (git_attr_value(value)) {
 	case GIT_ATTR_VALUE_TRUE:
 		*out = 1;
@@ -227,12 +269,30 @@ int sdf_store_patch(char **out, size_t *len, int *truncated, sdf_store *st,
 	if ((err = blob_of(&a, st, c->old_oid)) < 0 ||
 	    (err = blob_of(&b, st, c->new_oid)) < 0)
 		goto done;
+	sdf_alloc_clear_failed();
 	opts.context_lines = 3;
 	opts.flags = GIT_DIFF_FORCE_TEXT;
-	if ((err = git_patch_from_blobs(&patch, a, c->path, b, c->path,
-	                                &opts)) < 0 ||
+	/*
+	 * From the blobs' bytes, not the blobs: libgit2 would look up the
+	 * path's diff driver in the store's attributes, and 1.5.1 crashes or
+	 * waits forever on a lock when an allocation fails there. The bytes
+	 * are already in memory (a blob is read whole).
+	 */
+	if ((err = git_patch_from_buffers(
+	         &patch, a ? git_blob_rawcontent(a) : NULL,
+	         a ? (size_t)git_blob_rawsize(a) : 0, c->path,
+	         b ? git_blob_rawcontent(b) : NULL,
+	         b ? (size_t)git_blob_rawsize(b) : 0, c->path, &opts)) < 0 ||
 	    (err = git_patch_to_buf(&buf, patch)) < 0) {
 		err = sdf_git_error(err, "cannot render the patch of '%s'",
+		                    c->path);
+		goto done;
+	}
+	if (sdf_alloc_failed()) {
+		/* libgit2 swallowed it: the patch may lack its hunks */
+		err = sdf_error_set(SDF_EBUDGET,
+		                    "cannot render the patch of '%s': memory "
+		                    "budget exceeded",
 		                    c->path);
 		goto done;
 	}
