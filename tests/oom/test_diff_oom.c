@@ -319,7 +319,7 @@ static void loop(int cold)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cr_assert_eq(st, OOM_DONE, "never succeeded");
 	cr_assert_gt(failed, 20);
-	cr_log_warn(
+	cr_log_info(
 	    "diff (%s cache): %llu failure points injected (every "
 	    "%llu-th of %llu allocations): %llu clean failures, %llu "
 	    "absorbed, %llu libgit2 crashes, %llu libgit2 leaks, %.1f s",
