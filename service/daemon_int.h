@@ -79,6 +79,33 @@ typedef struct {
 
 const daemon_method *daemon_method_find(const char *name);
 
+/* ---- one request, line to reply (daemon_request.c) ---- */
+
+/*
+ * Decodes a request line and finds its method: *m and *req set (dispose
+ * req with sdf_rpc_request_dispose), or *m NULL and *fail holding the error
+ * to answer (a malformed request, an unknown method; dispose it with
+ * sdf_rpc_failure_dispose).
+ */
+void daemon_request_parse(const daemon_method **m, sdf_rpc_request *req,
+                          sdf_rpc_failure *fail, const char *line, size_t len,
+                          size_t max_depth);
+/*
+ * Runs m: 0 with *result (owned by the caller), or a negative SDF_E code
+ * (SDF_EBUDGET whenever an allocation failed under it) or DAEMON_EPARAMS,
+ * with sdf_error_last() set.
+ */
+int daemon_request_run(json_t **result, const daemon_method *m,
+                       daemon_call *call);
+/*
+ * The error reply line: of rpc_code when nonzero, else of the SDF_E code.
+ * Allocated (*owned = 1: sdf_free it) or, out of budget, written into buf
+ * (cap >= 128; *owned = 0). *len excludes the NUL.
+ */
+char *daemon_error_reply(size_t *len, int *owned, char *buf, size_t cap,
+                         json_t *id, int rpc_code, const char *message,
+                         int sdf_code);
+
 /* service.stats: the server's counters. */
 json_t *daemon_server_stats(void);
 /* Adds files a diff answered from a store's cache to service.stats. */
