@@ -86,8 +86,14 @@ int sdf_snapshot_global_init(void)
 		return sdf_git_error(err, "cannot install the allocator");
 	if ((err = git_libgit2_init()) < 0)
 		return sdf_git_error(err, "cannot initialise libgit2");
-	/* Object cache and pack windows are bounded: we stream, not cache. */
-	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(4 << 20));
+	/*
+	 * No object cache: we stream, not cache, and libgit2 1.5.1's cache
+	 * hands back the raw object in place of the parsed one when an
+	 * allocation fails as it swaps one for the other (cache_store): a
+	 * tree lookup then returns a git_odb_object, and its reader crashes.
+	 * Pack windows are bounded.
+	 */
+	git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(1 << 20));
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(8 << 20));
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, (size_t)64);
@@ -145,4 +151,53 @@ int sdf_git_error(int giterr, const char *fmt, ...)
 	}
 	return sdf_error_set(code, "%s: %s", ctx,
 			     ge && ge->message ? ge->message : "libgit2 error");
+}
+
+/*
+ * Reading refs, never refused: libgit2 1.5.1 (refdb_fs.c, loose_lookup)
+ * returns success with no reference when an allocation fails while it
+ * reads a loose ref, then dereferences it (git_reference_lookup,
+ * git_reference_next, rev-parsing). A ref is a few dozen bytes; a listing
+ * holds the names of one glob's refs.
+ */
+int sdf_ref_lookup(git_reference **out, git_repository *repo,
+		   const char *name)
+{
+	int err;
+
+	sdf_alloc_unrefused_begin();
+	err = git_reference_lookup(out, repo, name);
+	sdf_alloc_unrefused_end();
+	return err;
+}
+
+int sdf_ref_iterator(git_reference_iterator **out, git_repository *repo,
+		     const char *glob)
+{
+	int err;
+
+	sdf_alloc_unrefused_begin();
+	err = git_reference_iterator_glob_new(out, repo, glob);
+	sdf_alloc_unrefused_end();
+	return err;
+}
+
+int sdf_ref_next(git_reference **out, git_reference_iterator *it)
+{
+	int err;
+
+	sdf_alloc_unrefused_begin();
+	err = git_reference_next(out, it);
+	sdf_alloc_unrefused_end();
+	return err;
+}
+
+int sdf_revparse(git_object **out, git_repository *repo, const char *spec)
+{
+	int err;
+
+	sdf_alloc_unrefused_begin();
+	err = git_revparse_single(out, repo, spec);
+	sdf_alloc_unrefused_end();
+	return err;
 }

@@ -676,7 +676,7 @@ static int plan_make(struct plan *p, sdf_store *st, git_repository *repo,
 	if (!(p->state = sdf_calloc(p->n + 1, 1)) ||
 	    !(p->reason = sdf_calloc(p->n + 1, sizeof(*p->reason))))
 		return SDF_EBUDGET;
-	if (git_reference_lookup(&head, repo, SDF_HEAD_REF) == 0 &&
+	if (sdf_ref_lookup(&head, repo, SDF_HEAD_REF) == 0 &&
 	    git_reference_target(head))
 		git_oid_tostr(headc, sizeof(headc), git_reference_target(head));
 	git_reference_free(head);

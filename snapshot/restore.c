@@ -891,16 +891,18 @@ static int normalize(char *out, size_t len, const char *in)
 	return 0;
 }
 
-/* Whether the tree has path as something other than a directory. */
-static int tree_has_file(const git_tree *root, const char *path)
+/*
+ * Whether the tree has path as something other than a directory: 1, 0, or
+ * a negative SDF_E code.
+ */
+static int tree_has_file(struct ctx *c, const git_tree *root,
+			 const char *path)
 {
 	git_tree_entry *e = NULL;
 	int has;
 
-	if (git_tree_entry_bypath(&e, root, path) < 0) {
-		git_error_clear();
-		return 0;
-	}
+	if ((has = sdf_store_entry_at(&e, c->repo, root, path)) <= 0)
+		return has;
 	has = git_tree_entry_type(e) != GIT_OBJECT_TREE;
 	git_tree_entry_free(e);
 	return has;
@@ -988,7 +990,12 @@ static int delete_tracked_under(struct ctx *c, const git_tree *root,
 
 		if (strncmp(e->path, prefix, plen + 1) != 0)
 			break;
-		if (tree_has_file(root, e->path)) {
+		if ((err = tree_has_file(c, root, e->path)) < 0) {
+			snprintf(c->path, sizeof(c->path), "%s", e->path);
+			/* nothing more deleted under path */
+			return report(c, err);
+		}
+		if (err) {
 			pos++;
 			continue;
 		}
@@ -1005,15 +1012,26 @@ static int delete_tracked_under(struct ctx *c, const git_tree *root,
 	return 0;
 }
 
-/* Whether path (no parent symlinks followed) is ignored and not tracked. */
+/*
+ * Whether path (no parent symlinks followed) is ignored and not tracked: 1,
+ * 0, or a negative SDF_E code when that cannot be told.
+ */
 static int ignored_untracked(struct ctx *c, const char *path)
 {
-	int ignored = 0;
+	int ignored = 0, err;
 
 	if (c->index && git_index_get_bypath(c->index, path, 0))
 		return 0;
-	if (git_ignore_path_is_ignored(&ignored, c->repo, path) < 0)
-		git_error_clear();
+	/*
+	 * Never refused (the ignore files of one path are small): libgit2
+	 * 1.5.1 may wait forever on its attribute-cache lock after a refusal
+	 * there, or swallow one and answer "not ignored".
+	 */
+	sdf_alloc_unrefused_begin();
+	err = git_ignore_path_is_ignored(&ignored, c->repo, path);
+	sdf_alloc_unrefused_end();
+	if (err < 0)
+		return sdf_git_error(err, "cannot tell whether it is ignored");
 	return ignored;
 }
 
@@ -1024,8 +1042,11 @@ static int revert_one(struct ctx *c, const git_tree *root, const char *path)
 	struct stat sb;
 	int fd = -1, err, found;
 
-	found = git_tree_entry_bypath(&e, root, path) == 0;
-	git_error_clear();
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	if ((found = sdf_store_entry_at(&e, c->repo, root, path)) < 0) {
+		err = report(c, found);
+		goto done;
+	}
 	if ((err = delete_tracked_under(c, root, path,
 					found && git_tree_entry_type(e) ==
 							 GIT_OBJECT_TREE)) < 0)
@@ -1047,10 +1068,11 @@ static int revert_one(struct ctx *c, const git_tree *root, const char *path)
 	if (fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    S_ISDIR(sb.st_mode))
 		goto done;
-	if (ignored_untracked(c, path)) {
-		err = report(c, sdf_error_set(SDF_EINVAL,
-					      "not in the snapshot, but an "
-					      "ignored file: not deleted"));
+	if ((err = ignored_untracked(c, path)) > 0)
+		err = sdf_error_set(SDF_EINVAL, "not in the snapshot, but an "
+						"ignored file: not deleted");
+	if (err < 0) {
+		err = report(c, err);
 		goto done;
 	}
 	if ((err = delete_file(c)) < 0)
@@ -1095,12 +1117,11 @@ int sdf_snapshot_revert(sdf_restore_result *out, sdf_store *st,
 		git_tree_entry *e = NULL;
 		git_tree *sub = NULL;
 
-		if (git_tree_entry_bypath(&e, root, norm[i]) < 0) {
-			git_error_clear();
-			continue;
-		}
+		snprintf(c.path, sizeof(c.path), "%s", norm[i]);
+		if ((err = sdf_store_entry_at(&e, c.repo, root, norm[i])) <= 0)
+			continue; /* absent (0), or err ends the loop */
+		err = 0;
 		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
-			snprintf(c.path, sizeof(c.path), "%s", norm[i]);
 			if ((err = git_tree_lookup(&sub, c.repo,
 						   git_tree_entry_id(e))) < 0)
 				err = sdf_git_error(err, "cannot read '%s'",

@@ -206,12 +206,12 @@ int sdf_pinned_ids(char ***out, size_t *count, git_repository *repo)
 
 	*out = NULL;
 	*count = 0;
-	if ((err = git_reference_iterator_glob_new(
-	         &it, repo, SDF_PINNED_REF_PREFIX "*")) < 0) {
+	if ((err = sdf_ref_iterator(&it, repo, SDF_PINNED_REF_PREFIX "*")) <
+	    0) {
 		err = sdf_git_error(err, "cannot list pinned snapshots");
 		goto done;
 	}
-	while ((err = git_reference_next(&ref, it)) == 0) {
+	while ((err = sdf_ref_next(&ref, it)) == 0) {
 		const char *id =
 		    git_reference_name(ref) + strlen(SDF_PINNED_REF_PREFIX);
 		if (n == cap) {
@@ -336,7 +336,7 @@ int sdf_snapshot_is_pinned(sdf_store *st, const char *id)
 	if ((size_t)snprintf(refname, sizeof(refname), "%s%s",
 	                     SDF_PINNED_REF_PREFIX, id) >= sizeof(refname))
 		return 0;
-	err = git_reference_lookup(&ref, st->repo, refname);
+	err = sdf_ref_lookup(&ref, st->repo, refname);
 	git_reference_free(ref);
 	if (err == GIT_ENOTFOUND || err == GIT_EINVALIDSPEC)
 		return 0;

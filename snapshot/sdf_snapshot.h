@@ -52,6 +52,14 @@ void sdf_store_unlock(sdf_store *st);
 int sdf_store_resolve_tree(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 			   const char *spec);
 
+/*
+ * The blob id of the file at path (relative to the worktree's top, '/'
+ * separated) in tree tree_hex: SDF_ENOTFOUND when the tree has no such
+ * path, SDF_EINVAL when it is not a file there.
+ */
+int sdf_store_blob_at(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
+		      const char *tree_hex, const char *path);
+
 /* Called for each file that could not be taken or written as asked. */
 typedef void (*sdf_notice_cb)(const char *path, int code, const char *message,
 			      void *payload);

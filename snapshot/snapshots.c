@@ -96,12 +96,14 @@ int sdf_snapshot_log(sdf_snapshot_info **out, size_t *count, sdf_store *st)
 
 	*out = NULL;
 	*count = 0;
-	if ((err = git_reference_iterator_glob_new(
-		     &it, st->repo, SDF_SNAPSHOT_REF_PREFIX "*")) < 0) {
+	sdf_alloc_clear_failed();
+	/* (libgit2 1.5.1 also leaks the iterator when refused) */
+	if ((err = sdf_ref_iterator(&it, st->repo,
+				    SDF_SNAPSHOT_REF_PREFIX "*")) < 0) {
 		err = sdf_git_error(err, "cannot list snapshots");
 		goto done;
 	}
-	while ((err = git_reference_next(&ref, it)) == 0) {
+	while ((err = sdf_ref_next(&ref, it)) == 0) {
 		const git_oid *target = git_reference_target(ref);
 		if (!target ||
 		    git_commit_lookup(&commit, st->repo, target) < 0) {
@@ -130,6 +132,12 @@ int sdf_snapshot_log(sdf_snapshot_info **out, size_t *count, sdf_store *st)
 	}
 	if (err != GIT_ITEROVER) {
 		err = sdf_git_error(err, "cannot list snapshots");
+		goto done;
+	}
+	if (sdf_alloc_failed()) {
+		/* libgit2 skipped a ref, or a commit looked missing */
+		err = sdf_error_set(SDF_EBUDGET, "cannot list snapshots: "
+						 "memory budget exceeded");
 		goto done;
 	}
 	err = 0;
@@ -161,18 +169,30 @@ static int newest(git_commit **out, git_repository *repo)
 	int err;
 
 	*out = NULL;
-	err = git_reference_lookup(&head, repo, SDF_HEAD_REF);
+	sdf_alloc_clear_failed();
+	err = sdf_ref_lookup(&head, repo, SDF_HEAD_REF);
 	if (err == GIT_ENOTFOUND)
-		return 0;
+		goto none;
 	if (err < 0)
 		return sdf_git_error(err, "cannot read %s", SDF_HEAD_REF);
 	if (git_reference_target(head))
 		err = git_commit_lookup(out, repo, git_reference_target(head));
 	git_reference_free(head);
 	if (err == GIT_ENOTFOUND)
-		return 0;
+		goto none;
 	return err < 0 ? sdf_git_error(err, "cannot read the newest snapshot")
 		       : 0;
+none:
+	/*
+	 * libgit2 says "not found" when an allocation failed while it read
+	 * the ref or its commit: then a snapshot of an unchanged tree would
+	 * be recorded twice.
+	 */
+	if (sdf_alloc_failed())
+		return sdf_error_set(SDF_EBUDGET,
+				     "cannot read the newest snapshot: memory "
+				     "budget exceeded");
+	return 0;
 }
 
 static void make_id(char *buf, size_t len, const struct timespec *ts,

@@ -266,17 +266,19 @@ int sdf_store_open_repo(git_repository **out, const sdf_store *st)
 	int err;
 
 	*out = NULL;
+	/* never refused, as in load_repo (a refusal leaks in libgit2) */
+	sdf_alloc_unrefused_begin();
 	if ((err = git_repository_open_bare(&repo, st->path)) < 0)
-		return sdf_git_error(err, "cannot open store '%s'", st->path);
-	if ((err = sdf_store_guard_odb(repo, st->path)) < 0) {
+		err = sdf_git_error(err, "cannot open store '%s'", st->path);
+	else if ((err = sdf_store_guard_odb(repo, st->path)) >= 0 &&
+		 st->worktree &&
+		 (err = git_repository_set_workdir(repo, st->worktree, 0)) < 0)
+		err = sdf_git_error(err, "cannot set worktree '%s'",
+				    st->worktree);
+	sdf_alloc_unrefused_end();
+	if (err < 0) {
 		git_repository_free(repo);
 		return err;
-	}
-	if (st->worktree &&
-	    (err = git_repository_set_workdir(repo, st->worktree, 0)) < 0) {
-		git_repository_free(repo);
-		return sdf_git_error(err, "cannot set worktree '%s'",
-				     st->worktree);
 	}
 	*out = repo;
 	return 0;
@@ -336,12 +338,48 @@ static int recorded_worktree(char **out, git_repository *repo)
 	return err;
 }
 
+/*
+ * Opens st->repo (the worktree, when none was given, as recorded in the
+ * store) and loads its lazy parts. Called never refused: it allocates a few
+ * KiB (the config files, the database handles), and libgit2 1.5.1 leaks
+ * when one of those allocations is refused (git_repository_open_bare 64
+ * bytes, git_config_add_file_ondisk its whole file backend, ~3 KiB): a
+ * daemon that opens a store per request would lose that every time its
+ * budget ran out.
+ */
+static int load_repo(sdf_store *st)
+{
+	git_repository *repo = NULL;
+	int err;
+
+	if ((err = git_repository_open_bare(&repo, st->path)) < 0) {
+		err = sdf_git_error(err, "cannot open store '%s'", st->path);
+		goto done;
+	}
+	if ((err = sdf_store_guard_odb(repo, st->path)) < 0 ||
+	    (!st->worktree &&
+	     (err = recorded_worktree(&st->worktree, repo)) < 0))
+		goto done;
+	if (st->worktree &&
+	    (err = git_repository_set_workdir(repo, st->worktree, 0)) < 0) {
+		err = sdf_git_error(err, "cannot use worktree '%s'",
+				    st->worktree);
+		goto done;
+	}
+	if ((err = load_lazy_parts(repo)) < 0)
+		goto done;
+	st->repo = repo;
+	repo = NULL;
+done:
+	git_repository_free(repo);
+	return err;
+}
+
 int sdf_store_open(sdf_store **out, const char *path, const char *worktree,
 		   unsigned flags)
 {
 	sdf_store *st = NULL;
-	git_repository *probe = NULL;
-	char *def = NULL, *recorded = NULL;
+	char *def = NULL;
 	int err;
 
 	*out = NULL;
@@ -382,33 +420,14 @@ int sdf_store_open(sdf_store **out, const char *path, const char *worktree,
 	}
 	if ((err = real_path(&st->path, path, "store")) < 0)
 		goto done;
-	if ((err = git_repository_open_bare(&probe, st->path)) < 0) {
-		err = sdf_git_error(err, "cannot open store '%s'", st->path);
+	sdf_alloc_unrefused_begin();
+	err = load_repo(st);
+	sdf_alloc_unrefused_end();
+	if (err < 0)
 		goto done;
-	}
-	if ((err = sdf_store_guard_odb(probe, st->path)) < 0)
-		goto done;
-	if (!st->worktree) {
-		if ((err = recorded_worktree(&recorded, probe)) < 0)
-			goto done;
-		st->worktree = recorded;
-		recorded = NULL;
-	}
-	if (st->worktree &&
-	    (err = git_repository_set_workdir(probe, st->worktree, 0)) < 0) {
-		err = sdf_git_error(err, "cannot use worktree '%s'",
-				    st->worktree);
-		goto done;
-	}
-	if ((err = load_lazy_parts(probe)) < 0)
-		goto done;
-	st->repo = probe;
-	probe = NULL;
 	*out = st;
 	st = NULL;
 done:
-	git_repository_free(probe);
-	sdf_free(recorded);
 	sdf_free(def);
 	sdf_store_free(st);
 	return err;
@@ -530,7 +549,7 @@ int sdf_store_resolve_tree(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 	if (!spec || !*spec || strlen(spec) > 1024)
 		return sdf_error_set(SDF_EINVAL, "empty or over-long tree-ish");
 	sdf_alloc_clear_failed();
-	err = git_revparse_single(&obj, st->repo, spec);
+	err = sdf_revparse(&obj, st->repo, spec);
 	if (err < 0 && sdf_alloc_failed())
 		return sdf_git_error(err, "cannot resolve '%s'", spec);
 	if (err == 0) {
@@ -565,5 +584,92 @@ int sdf_store_resolve_tree(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 	sdf_snapshot_log_free(list, n);
 	if (err == 0)
 		sdf_error_clear();
+	return err;
+}
+
+int sdf_store_entry_at(git_tree_entry **out, git_repository *repo,
+		       const git_tree *root, const char *path)
+{
+	const git_tree *t = root;
+	const git_tree_entry *e;
+	git_tree *sub = NULL, *next;
+	const char *p = path, *slash;
+	char name[NAME_MAX + 1];
+	size_t len;
+	int err;
+
+	*out = NULL;
+	for (;;) {
+		slash = strchr(p, '/');
+		len = slash ? (size_t)(slash - p) : strlen(p);
+		err = 0;
+		if (len >= sizeof(name))
+			goto done; /* no such name in any tree */
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if (!(e = git_tree_entry_byname(t, name)))
+			goto done;
+		if (!slash) {
+			if ((err = git_tree_entry_dup(out, e)) < 0)
+				err = sdf_git_error(err, "cannot read '%s'",
+						    path);
+			else
+				err = 1;
+			goto done;
+		}
+		if (git_tree_entry_type(e) != GIT_OBJECT_TREE)
+			goto done; /* a file where path needs a directory */
+		if ((err = git_tree_lookup(&next, repo,
+					   git_tree_entry_id(e))) < 0) {
+			err = sdf_git_error(err, "cannot read '%.*s' of the "
+						 "snapshot",
+					    (int)(slash - path), path);
+			goto done;
+		}
+		git_tree_free(sub);
+		t = sub = next;
+		p = slash + 1;
+	}
+done:
+	git_tree_free(sub);
+	return err;
+}
+
+int sdf_store_blob_at(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
+		      const char *tree_hex, const char *path)
+{
+	git_tree *tree = NULL;
+	git_tree_entry *e = NULL;
+	git_oid id;
+	int err;
+
+	if (git_oid_fromstr(&id, tree_hex) < 0) {
+		git_error_clear();
+		return sdf_error_set(SDF_EINVAL, "'%s' is not a tree id",
+				     tree_hex);
+	}
+	if ((err = git_tree_lookup(&tree, st->repo, &id)) < 0) {
+		err = sdf_git_error(err, "cannot read tree %s", tree_hex);
+		goto done;
+	}
+	if ((err = sdf_store_entry_at(&e, st->repo, tree, path)) < 0)
+		goto done;
+	if (!err) {
+		err = sdf_error_set(SDF_ENOTFOUND, "no '%s' in tree %s", path,
+				    tree_hex);
+		goto done;
+	}
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
+		err = sdf_error_set(
+			SDF_EINVAL, "'%s' is a %s in tree %s, not a file",
+			path, git_object_type2string(git_tree_entry_type(e)),
+			tree_hex);
+		goto done;
+	}
+	git_oid_tostr(out, SDF_OID_HEXSZ + 1, git_tree_entry_id(e));
+	err = 0;
+done:
+	git_tree_entry_free(e);
+	git_tree_free(tree);
 	return err;
 }

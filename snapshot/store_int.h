@@ -27,11 +27,35 @@ struct sdf_store {
 int sdf_git_error(int giterr, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * git_reference_lookup, git_reference_iterator_glob_new,
+ * git_reference_next and git_revparse_single, with their allocations never
+ * refused (libgit2 1.5.1 crashes when one fails while it reads a loose
+ * ref; git_glue.c).
+ */
+int sdf_ref_lookup(git_reference **out, git_repository *repo,
+		   const char *name);
+int sdf_ref_iterator(git_reference_iterator **out, git_repository *repo,
+		     const char *glob);
+int sdf_ref_next(git_reference **out, git_reference_iterator *it);
+int sdf_revparse(git_object **out, git_repository *repo, const char *spec);
+
 /* Puts a guard before libgit2's reader of repo's loose objects: a damaged
  * one is an error, never a hang (odb_guard.c). */
 int sdf_store_guard_odb(git_repository *repo, const char *store_path);
 
 /* Opens another handle on the same store (one git_repository per thread). */
 int sdf_store_open_repo(git_repository **out, const sdf_store *st);
+
+/*
+ * The entry at path (normalized: no empty, "." or ".." component) in root:
+ * 1 with *out (git_tree_entry_free it), 0 when the tree has none, or a
+ * negative SDF_E code when a subtree on the way cannot be read (missing,
+ * damaged, out of memory). Not git_tree_entry_bypath: it says "not found"
+ * for a subtree whose object is missing too, and a path taken for absent
+ * may be deleted (revert).
+ */
+int sdf_store_entry_at(git_tree_entry **out, git_repository *repo,
+		       const git_tree *root, const char *path);
 
 #endif

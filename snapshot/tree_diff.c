@@ -73,6 +73,37 @@ static int add_delta(struct collect *c, const git_diff_delta *d)
 	return 0;
 }
 
+/*
+ * git_diff_tree_to_tree with an empty config in place of the store's.
+ * libgit2 1.5.1 takes a snapshot of the repository's config for every diff
+ * and frees it twice when an allocation fails while it copies it (heap
+ * corruption, a crash later); none of what it reads there matters to a
+ * tree diff without patches (the core.* settings are for worktrees, the
+ * diff.* ones for patches; submodules are set in opts), and a snapshot of
+ * an empty config copies nothing.
+ */
+static int diff_trees(git_diff **out, git_repository *repo, git_tree *a,
+                      git_tree *b, const git_diff_options *opts)
+{
+	git_config *saved = NULL, *empty = NULL;
+	int err;
+
+	if ((err = git_repository_config(&saved, repo)) < 0 ||
+	    (err = git_config_new(&empty)) < 0) {
+		err = sdf_git_error(err, "cannot compare the trees");
+		goto done;
+	}
+	git_repository_set_config(repo, empty);
+	err = git_diff_tree_to_tree(out, repo, a, b, opts);
+	git_repository_set_config(repo, saved);
+	if (err < 0)
+		err = sdf_git_error(err, "cannot compare the trees");
+done:
+	git_config_free(empty);
+	git_config_free(saved);
+	return err;
+}
+
 int sdf_tree_changes(sdf_tree_change **out, size_t *count, sdf_store *st,
                      const char *old_tree, const char *new_tree)
 {
@@ -91,10 +122,8 @@ int sdf_tree_changes(sdf_tree_change **out, size_t *count, sdf_store *st,
 	opts.flags = GIT_DIFF_INCLUDE_TYPECHANGE | GIT_DIFF_SKIP_BINARY_CHECK;
 	opts.ignore_submodules = GIT_SUBMODULE_IGNORE_NONE;
 	sdf_alloc_clear_failed();
-	if ((err = git_diff_tree_to_tree(&diff, st->repo, a, b, &opts)) < 0) {
-		err = sdf_git_error(err, "cannot compare the trees");
+	if ((err = diff_trees(&diff, st->repo, a, b, &opts)) < 0)
 		goto done;
-	}
 	if (sdf_alloc_failed()) {
 		/* libgit2 swallowed it: a subtree it could not read would
 		 * show as deleted */
