@@ -84,27 +84,31 @@ const daemon_method *daemon_method_find(const char *name);
 /*
  * Decodes a request line and finds its method: *m and *req set (dispose
  * req with sdf_rpc_request_dispose), or *m NULL and *fail holding the error
- * to answer (a malformed request, an unknown method; dispose it with
- * sdf_rpc_failure_dispose).
+ * to answer (a malformed request, an unknown method; fail->notification
+ * when nothing is to be answered; dispose it with sdf_rpc_failure_dispose).
  */
 void daemon_request_parse(const daemon_method **m, sdf_rpc_request *req,
                           sdf_rpc_failure *fail, const char *line, size_t len,
                           size_t max_depth);
 /*
- * Runs m: 0 with *result (owned by the caller), or a negative SDF_E code
- * (SDF_EBUDGET whenever an allocation failed under it) or DAEMON_EPARAMS,
- * with sdf_error_last() set.
+ * Runs m and encodes its result: 0 with *line (sdf_free it; NULL for a
+ * notification), or a negative SDF_E code (SDF_EBUDGET whenever an
+ * allocation failed under it) or DAEMON_EPARAMS, with sdf_error_last() set.
  */
-int daemon_request_run(json_t **result, const daemon_method *m,
+int daemon_request_run(char **line, size_t *len, const daemon_method *m,
                        daemon_call *call);
 /*
- * The error reply line: of rpc_code when nonzero, else of the SDF_E code.
+ * The error reply line: of rpc_code when nonzero (with sdf_code's name in
+ * its data when that is nonzero too), else of the SDF_E code sdf_code.
  * Allocated (*owned = 1: sdf_free it) or, out of budget, written into buf
- * (cap >= 128; *owned = 0). *len excludes the NUL.
+ * (cap >= 128; *owned = 0). *len excludes the NUL. NULL: nothing fits.
  */
 char *daemon_error_reply(size_t *len, int *owned, char *buf, size_t cap,
                          json_t *id, int rpc_code, const char *message,
                          int sdf_code);
+/* The error reply to a method that failed with rc, of sdf_error_last(). */
+char *daemon_failure_reply(size_t *len, int *owned, char *buf, size_t cap,
+                           json_t *id, int rc);
 
 /* service.stats: the server's counters. */
 json_t *daemon_server_stats(void);

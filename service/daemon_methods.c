@@ -155,23 +155,26 @@ static int open_store(sdf_store **out, daemon_call *call, int create,
 	return sdf_store_open(out, store, wt, create ? SDF_STORE_CREATE : 0);
 }
 
-static void add_peaks(json_t *o)
+/* json_object_set_new that remembers a failure (v is consumed). */
+static void put(json_t *o, const char *key, json_t *v, int *failed)
+{
+	if (!o) {
+		json_decref(v);
+		*failed = 1;
+	} else if (!v || json_object_set_new(o, key, v) < 0) {
+		*failed = 1;
+	}
+}
+
+static void add_peaks(json_t *o, int *failed)
 {
 	struct rusage ru;
 
-	json_object_set_new(o, "peak_bytes",
-	                    json_integer((json_int_t)sdf_alloc_peak()));
+	put(o, "peak_bytes", json_integer((json_int_t)sdf_alloc_peak()),
+	    failed);
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		json_object_set_new(
-		    o, "peak_rss_bytes",
-		    json_integer((json_int_t)ru.ru_maxrss * 1024));
-}
-
-/* json_object_set_new that remembers a failure. */
-static void put(json_t *o, const char *key, json_t *v, int *failed)
-{
-	if (!o || !v || json_object_set_new(o, key, v) < 0)
-		*failed = 1;
+		put(o, "peak_rss_bytes",
+		    json_integer((json_int_t)ru.ru_maxrss * 1024), failed);
 }
 
 static int check_built(json_t **result, json_t *o, int failed)
@@ -213,23 +216,31 @@ static int m_stats(json_t **result, daemon_call *call)
 
 /* ---- snapshot.track / snapshot.log ---- */
 
+/* The notices of a track or restore, as a result reports them. */
+struct notices {
+	json_t *list;
+	int lost; /* one could not be added: the list would lie */
+};
+
 static void track_notice(const char *path, int code, const char *message,
                          void *payload)
 {
-	json_t *skipped = payload;
+	struct notices *n = payload;
 
-	if (json_array_size(skipped) >= MAX_REPORTED)
+	if (json_array_size(n->list) >= MAX_REPORTED)
 		return;
-	json_array_append_new(
-	    skipped, json_pack("{s:s, s:s, s:s}", "path", path, "error",
-	                       sdf_error_name(code), "message", message));
+	if (json_array_append_new(n->list,
+	                          json_pack("{s:s, s:s, s:s}", "path", path,
+	                                    "error", sdf_error_name(code),
+	                                    "message", message)) < 0)
+		n->lost = 1;
 }
 
 static json_t *track_json(const sdf_track_result *res, const char *label,
-                          json_t *skipped, sdf_store *st)
+                          const struct notices *skipped, sdf_store *st)
 {
 	json_t *o = json_object();
-	int failed = 0;
+	int failed = skipped->lost;
 
 	put(o, "tree", json_string(res->tree), &failed);
 	put(o, "id", json_string(res->id), &failed);
@@ -241,14 +252,13 @@ static json_t *track_json(const sdf_track_result *res, const char *label,
 	put(o, "written_bytes", json_integer((json_int_t)res->written_bytes),
 	    &failed);
 	put(o, "removed", json_integer((json_int_t)res->removed), &failed);
-	put(o, "skipped", json_incref(skipped), &failed);
+	put(o, "skipped", json_incref(skipped->list), &failed);
 	put(o, "store", json_string(sdf_store_path(st)), &failed);
 	put(o, "worktree",
 	    sdf_store_worktree(st) ? json_string(sdf_store_worktree(st))
 	                           : json_null(),
 	    &failed);
-	if (!failed)
-		add_peaks(o);
+	add_peaks(o, &failed);
 	if (failed) {
 		json_decref(o);
 		return NULL;
@@ -258,7 +268,7 @@ static json_t *track_json(const sdf_track_result *res, const char *label,
 
 /* Tracks the store's worktree; skipped (may be NULL) gets the notices. */
 static int do_track(sdf_track_result *res, sdf_store *st, const char *label,
-                    int strict, json_t *skipped)
+                    int strict, struct notices *skipped)
 {
 	sdf_track_options opts = SDF_TRACK_OPTIONS_INIT;
 
@@ -288,7 +298,7 @@ static int m_track(json_t **result, daemon_call *call)
 	                                   "strict", NULL};
 	sdf_track_result res;
 	sdf_store *st = NULL;
-	json_t *skipped = NULL;
+	struct notices skipped = {NULL, 0};
 	const char *label;
 	int strict, r;
 
@@ -296,15 +306,15 @@ static int m_track(json_t **result, daemon_call *call)
 	    (r = get_str(&label, call, "label", 0, 256)) < 0 ||
 	    (r = get_bool(&strict, call, "strict", 0)) < 0)
 		return r;
-	if (!(skipped = json_array()))
+	if (!(skipped.list = json_array()))
 		return sdf_error_set(SDF_EBUDGET, "over the memory budget");
 	if ((r = open_store(&st, call, 1, 0)) == 0 &&
-	    (r = do_track(&res, st, label, strict, skipped)) == 0) {
-		json_t *o = track_json(&res, label, skipped, st);
+	    (r = do_track(&res, st, label, strict, &skipped)) == 0) {
+		json_t *o = track_json(&res, label, &skipped, st);
 		r = check_built(result, o, 0);
 		daemon_pruner_note(sdf_store_path(st), res.written > 0);
 	}
-	json_decref(skipped);
+	json_decref(skipped.list);
 	sdf_store_free(st);
 	return r;
 }
@@ -468,10 +478,11 @@ static int diff_on_file(const sdf_file_summary *f, void *payload)
 		                                  "while encoding a file");
 	if (d->stream) {
 		if (!(params = json_object()) ||
-		    json_object_set(params, "id", d->call->id) < 0 ||
-		    json_object_set_new(params, "file", o) < 0) {
-			if (!params)
-				json_decref(o);
+		    json_object_set(params, "id", d->call->id) < 0) {
+			json_decref(o); /* not consumed yet */
+			o = NULL;
+		}
+		if (!o || json_object_set_new(params, "file", o) < 0) {
 			json_decref(params);
 			return sdf_error_set(SDF_EBUDGET,
 			                     "over the memory budget while "
@@ -642,7 +653,8 @@ static int m_restore_revert(json_t **result, daemon_call *call, int revert)
 	sdf_store *st = NULL;
 	const char *tree, **paths = NULL;
 	size_t npaths = 0;
-	json_t *errors = NULL, *o, *jp;
+	struct notices errors = {NULL, 0};
+	json_t *o, *jp;
 	int r, err, failed = 0;
 
 	if ((r = check_keys(call,
@@ -676,12 +688,12 @@ static int m_restore_revert(json_t **result, daemon_call *call, int revert)
 			paths[i] = json_string_value(v);
 		}
 	}
-	if (!(errors = json_array())) {
+	if (!(errors.list = json_array())) {
 		sdf_free(paths);
 		return sdf_error_set(SDF_EBUDGET, "over the memory budget");
 	}
 	opts.notice = restore_notice;
-	opts.payload = errors;
+	opts.payload = &errors;
 	memset(&res, 0, sizeof(res));
 	if ((err = open_store(&st, call, 0, 0)) == 0)
 		err = revert ? sdf_snapshot_revert(&res, st, tree, paths,
@@ -703,18 +715,18 @@ static int m_restore_revert(json_t **result, daemon_call *call, int revert)
 	put(o, "unchanged", json_integer((json_int_t)res.unchanged), &failed);
 	put(o, "removed", json_integer((json_int_t)res.removed), &failed);
 	put(o, "failed", json_integer((json_int_t)res.errors), &failed);
-	put(o, "errors", json_incref(errors), &failed);
+	put(o, "errors", json_incref(errors.list), &failed);
+	failed |= errors.lost;
 	if (err < 0) {
 		put(o, "error", json_string(sdf_error_name(err)), &failed);
 		put(o, "message", json_string(sdf_error_last()), &failed);
 	}
 	put(o, "store", json_string(sdf_store_path(st)), &failed);
 	put(o, "worktree", json_string(sdf_store_worktree(st)), &failed);
-	if (!failed)
-		add_peaks(o);
+	add_peaks(o, &failed);
 	r = check_built(result, o, failed);
 done:
-	json_decref(errors);
+	json_decref(errors.list);
 	sdf_free(paths);
 	sdf_store_free(st);
 	return r;
@@ -819,49 +831,12 @@ static char *base64(const unsigned char *s, size_t n, size_t *out_len)
 static int blob_at(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
                    const char *tree_hex, const char *path)
 {
-	git_repository *repo = NULL;
-	git_tree *tree = NULL;
-	git_tree_entry *e = NULL;
-	git_oid id;
-	int err;
-
 	if (path[0] == '/' || strstr(path, "//") ||
 	    path[strlen(path) - 1] == '/')
 		return bad("'path' must be relative to the worktree's top, "
 		           "such as \"src/main.c\"; not '%.200s'%s",
 		           path, "");
-	/*
-	 * The store has no path lookup (snapshot/ would be its place); read
-	 * the tree through a repository handle of our own.
-	 */
-	if ((err = git_repository_open_bare(&repo, sdf_store_path(st))) < 0 ||
-	    (err = git_oid_fromstr(&id, tree_hex)) < 0 ||
-	    (err = git_tree_lookup(&tree, repo, &id)) < 0) {
-		const git_error *ge = git_error_last();
-		err = sdf_error_set(err == GIT_ENOTFOUND ? SDF_ENOTFOUND
-		                                         : SDF_ERROR,
-		                    "cannot read tree %s: %s", tree_hex,
-		                    ge ? ge->message : "unknown error");
-		goto done;
-	}
-	if ((err = git_tree_entry_bypath(&e, tree, path)) < 0) {
-		err = sdf_error_set(SDF_ENOTFOUND, "no '%s' in tree %s", path,
-		                    tree_hex);
-		goto done;
-	}
-	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
-		err = sdf_error_set(
-		    SDF_EINVAL, "'%s' is a %s in tree %s, not a file", path,
-		    git_object_type2string(git_tree_entry_type(e)), tree_hex);
-		goto done;
-	}
-	git_oid_tostr(out, SDF_OID_HEXSZ + 1, git_tree_entry_id(e));
-	err = 0;
-done:
-	git_tree_entry_free(e);
-	git_tree_free(tree);
-	git_repository_free(repo);
-	return err;
+	return sdf_store_blob_at(out, st, tree_hex, path);
 }
 
 static int m_file(json_t **result, daemon_call *call)

@@ -213,6 +213,15 @@ static int send_all(struct conn *c, const char *buf, size_t len)
 	return 0;
 }
 
+/* Sends a line a daemon_*_reply call made (freed when owned). */
+static void send_reply(struct conn *c, char *line, size_t len, int owned)
+{
+	if (line)
+		send_all(c, line, len);
+	if (owned)
+		sdf_free(line);
+}
+
 /*
  * Sends the error of an SDF code (or a JSON-RPC code when rpc_code, with
  * the SDF code's data when both are given).
@@ -221,29 +230,13 @@ static void send_error(struct conn *c, json_t *id, int rpc_code,
                        const char *message, int sdf_code)
 {
 	char fallback[STATIC_LINE];
-	size_t len = 0;
-	char *line;
+	size_t len;
+	int owned;
+	char *line =
+	    daemon_error_reply(&len, &owned, fallback, sizeof(fallback), id,
+	                       rpc_code, message, sdf_code);
 
-	if (rpc_code)
-		line = sdf_rpc_error_line(
-		    &len, id, rpc_code, message,
-		    sdf_code ? json_pack("{s:s, s:b}", "error",
-		                         sdf_error_name(sdf_code), "retry",
-		                         sdf_rpc_retryable(sdf_code))
-		             : NULL);
-	else
-		line = sdf_rpc_error_line_sdf(&len, id, sdf_code, message);
-	if (line) {
-		send_all(c, line, len);
-		sdf_free(line);
-		return;
-	}
-	/* out of budget: say so without allocating */
-	len = sdf_rpc_error_line_static(
-	    fallback, sizeof(fallback), id,
-	    rpc_code ? rpc_code : sdf_rpc_code(sdf_code), message);
-	if (len)
-		send_all(c, fallback, len);
+	send_reply(c, line, len, owned);
 }
 
 int daemon_notify(daemon_call *call, const char *method, json_t *params)
@@ -391,10 +384,9 @@ static void run_job(struct job *j)
 {
 	struct conn *c = j->c;
 	daemon_call call = {srv.cfg, j->req.id, j->req.params, c};
-	json_t *result = NULL;
+	char fallback[STATIC_LINE], *line;
 	size_t reserve = 0, len;
-	char *line;
-	int rc;
+	int rc, owned;
 
 	if (!j->m) {
 		/* a malformed request: answer it */
@@ -414,26 +406,13 @@ static void run_job(struct job *j)
 		reserve = 0;
 		goto fail;
 	}
-	sdf_alloc_clear_failed();
-	rc = j->m->run(&result, &call);
-	if (rc < 0 && rc != DAEMON_EPARAMS && rc != SDF_EBUDGET &&
-	    sdf_alloc_failed())
-		rc = sdf_error_prefix("over the memory budget");
-	if (rc < 0 && sdf_alloc_failed() && rc != DAEMON_EPARAMS)
-		rc = SDF_EBUDGET;
+	rc = daemon_request_run(&line, &len, j->m, &call);
 	if (reserve)
 		release(reserve);
 	if (rc < 0)
 		goto fail;
-	if (!call.id) {
-		json_decref(result);
-		return;
-	}
-	if (!(line = sdf_rpc_result_line(&len, call.id, result))) {
-		rc = sdf_error_set(SDF_EBUDGET, "over the memory budget while "
-		                                "encoding the result");
-		goto fail;
-	}
+	if (!line)
+		return; /* a notification */
 	send_all(c, line, len);
 	sdf_free(line);
 	log_debug("connection %llu: %s done in %lld ms",
@@ -450,11 +429,9 @@ fail:
 	         (unsigned long long)c->serial, j->m->name, sdf_error_last());
 	if (!call.id || atomic_load(&c->dead))
 		return;
-	if (rc == DAEMON_EPARAMS)
-		send_error(c, call.id, SDF_RPC_INVALID_PARAMS, sdf_error_last(),
-		           0);
-	else
-		send_error(c, call.id, 0, sdf_error_last(), rc);
+	line = daemon_failure_reply(&len, &owned, fallback, sizeof(fallback),
+	                            call.id, rc);
+	send_reply(c, line, len, owned);
 }
 
 static void *worker_main(void *arg)
@@ -557,40 +534,21 @@ static int blank(const char *s, size_t n)
 static void handle_line(struct conn *c, const char *line, size_t len)
 {
 	struct job *j = &c->job;
-	char msg[256];
 
 	memset(j, 0, sizeof(*j));
-	if (sdf_rpc_request_parse(&j->req, &j->fail, line, len,
-	                          srv.cfg->max_depth) < 0) {
-		if (j->fail.notification) {
-			/* a notification's errors are not answered */
-			atomic_fetch_add(&srv.errors, 1);
-			sdf_rpc_failure_dispose(&j->fail);
-			return;
-		}
-		enqueue(c, 1); /* j->m == NULL: answer j->fail */
+	daemon_request_parse(&j->m, &j->req, &j->fail, line, len,
+	                     srv.cfg->max_depth);
+	if (j->m) {
+		enqueue(c, j->m->light);
 		return;
 	}
-	if (!(j->m = daemon_method_find(j->req.method)) && !j->req.id) {
+	if (j->fail.notification) {
 		/* a notification's errors are not answered */
 		atomic_fetch_add(&srv.errors, 1);
-		sdf_rpc_request_dispose(&j->req);
+		sdf_rpc_failure_dispose(&j->fail);
 		return;
 	}
-	if (!j->m) {
-		snprintf(msg, sizeof(msg),
-		         "method not found: '%.100s' (see docs/protocol.md "
-		         "for the methods)",
-		         j->req.method);
-		json_t *id = j->req.id;
-		if (id)
-			json_incref(id);
-		sdf_rpc_request_dispose(&j->req);
-		enqueue_failure(c, SDF_RPC_METHOD_NOT_FOUND, 0, id, msg);
-		json_decref(id);
-		return;
-	}
-	enqueue(c, j->m->light);
+	enqueue(c, 1); /* j->m == NULL: answer j->fail */
 }
 
 static void line_release(struct conn *c)
