@@ -147,6 +147,10 @@ int oom_bad(char *msg, size_t cap, const char *fmt, ...)
 
 uint64_t oom_stride(void)
 {
+	const char *s = getenv("OOM_STRIDE");
+
+	if (s && strtoull(s, NULL, 10) > 0)
+		return strtoull(s, NULL, 10);
 #ifdef SDF_SANITIZED
 	return 7;
 #else
@@ -243,4 +247,22 @@ uint64_t oom_first(void)
 	const char *s = getenv("OOM_FROM");
 
 	return s && *s ? strtoull(s, NULL, 10) : 1;
+}
+
+int oom_libgit2_leak_site(const char *err)
+{
+	static const char *const known[] = {
+	    /* track */
+	    "cannot write the tree: ", "cannot write the store's index: ",
+	    "cannot record the snapshot: ",
+	    "cannot update refs/snapdiff/head: ",
+	    /* diff */
+	    "cannot compare the trees: ", "cannot open store '",
+	    "cannot read attributes of '", "cannot render the patch of '",
+	    "cannot open the store's objects: "};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strstr(err, known[i]))
+			return 1;
+	return 0;
 }

@@ -60,7 +60,7 @@ int oom_bad(char *msg, size_t cap, const char *fmt, ...)
 
 /*
  * The step between two N: 1 in the plain build, which runs every N; more
- * in sanitizer builds, which are several times slower.
+ * in sanitizer builds, which are several times slower; or $OOM_STRIDE.
  */
 uint64_t oom_stride(void);
 
@@ -79,5 +79,21 @@ char *oom_find_lock(const char *dir, const char *const *allowed);
 
 /* The tree of a revision in a git directory (40 hex), or "" when none. */
 void oom_rev_tree(char out[41], const char *git_dir, const char *rev);
+
+/*
+ * 1 when the error message err (of a clean SDF_EBUDGET failure that left
+ * live bytes) names a call where libgit2 1.5.1 itself leaks when one of
+ * its allocations fails:
+ *  - git_index_write_tree: part of the tree being built, a few hundred
+ *    bytes that no free reaches;
+ *  - git_index_write, git_reference_create: the 4 KiB buffer of the lock
+ *    file they write through (git_filebuf) when a later allocation fails;
+ *  - git_diff_tree_to_tree: part of the diff it was building (80 bytes);
+ *  - git_repository_open_bare and git_repository_odb (of a store, or of
+ *    the handle attribute lookups open on first use): 64 bytes;
+ *  - git_patch_from_blobs: part of the patch it was building (about
+ *    600 bytes; it returns no patch for us to free).
+ */
+int oom_libgit2_leak_site(const char *err);
 
 #endif

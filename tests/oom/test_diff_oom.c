@@ -248,27 +248,13 @@ static int diff_child(uint64_t n, void *arg, char *msg, size_t cap)
 }
 
 /*
- * Leaks that are libgit2's (1.5.1), an allocation failing inside
- *  - git_diff_tree_to_tree: part of the diff it was building (80 bytes);
- *  - git_repository_open_bare and git_repository_odb (of the handle
- *    attribute lookups open on first use): 64 bytes;
- *  - git_patch_from_blobs: part of the patch it was building (about
- *    600 bytes; it returns no patch for us to free).
- * The diff returns SDF_EBUDGET cleanly, and the next one is right.
+ * A leak that is libgit2's (see oom_libgit2_leak_site): the diff returns
+ * SDF_EBUDGET cleanly, and the next one is right.
  */
 static int libgit2_leak(const oom_child *c)
 {
-	static const char *const known[] = {
-	    ": cannot compare the trees: ", ": cannot open store '",
-	    ": cannot read attributes of '", ": cannot render the patch of '",
-	    ": cannot open the store's objects: "};
-
-	if (strncmp(c->msg, "returned -2: ", 13) != 0)
-		return 0;
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strstr(c->msg, known[i]))
-			return 1;
-	return 0;
+	return strncmp(c->msg, "returned -2: ", 13) == 0 &&
+	       oom_libgit2_leak_site(c->msg + 13);
 }
 
 /* Runs the loop; cold: the cache is emptied before each n. */

@@ -20,6 +20,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,62 @@ static void fixture(void)
 	track("two");
 }
 
+/* Names in dir (sorted, space-separated, into out). */
+static void listing(char *out, size_t cap, const char *dir)
+{
+	struct dirent **names;
+	int n = scandir(dir, &names, NULL, alphasort);
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		if (strcmp(names[i]->d_name, ".") &&
+		    strcmp(names[i]->d_name, "..") && used < cap)
+			used +=
+			    (size_t)snprintf(out + used, cap - used, "%s%s",
+			                     used ? " " : "", names[i]->d_name);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/*
+ * 0 when the worktree is as snapshot "two" has it, whatever was asked of it
+ * (restores and reverts to "two" leave it so; nothing else writes it), and
+ * holds nothing else (no temporary file); else OOM_BAD with why in msg.
+ */
+static int worktree_is_two(char *msg, size_t cap)
+{
+	static const char *const files[][2] = {
+	    {"a.txt", "one\nTWO\nthree\nfour\n"},
+	    {"b.txt", "new\n"},
+	    {"d/x.sh", "#!/bin/sh\n"}};
+	char names[256], *sub = tu_path(wt, "d"), *x = tu_path(wt, "d/x.sh");
+	struct stat sb;
+	int bad = 0;
+
+	listing(names, sizeof(names), wt);
+	if (strcmp(names, "a.txt b.txt d"))
+		bad = oom_bad(msg, cap, "worktree holds: %s", names);
+	listing(names, sizeof(names), sub);
+	if (!bad && strcmp(names, "x.sh"))
+		bad = oom_bad(msg, cap, "worktree's d/ holds: %s", names);
+	if (!bad && (stat(x, &sb) < 0 || !(sb.st_mode & S_IXUSR)))
+		bad = oom_bad(msg, cap, "d/x.sh is not executable");
+	for (size_t i = 0; !bad && i < sizeof(files) / sizeof(files[0]); i++) {
+		size_t len;
+		char *got = tu_read(wt, files[i][0], &len);
+		if (!got || len != strlen(files[i][1]) ||
+		    memcmp(got, files[i][1], len))
+			bad = oom_bad(msg, cap, "%s is not as in \"two\"",
+			              files[i][0]);
+		free(got);
+	}
+	free(sub);
+	free(x);
+	return bad;
+}
+
 /* ---- one request, line to reply, as the server handles it ---- */
 
 /*
@@ -140,38 +197,27 @@ static char *handle(const char *line)
 	sdf_rpc_request req;
 	sdf_rpc_failure fail;
 	daemon_call call = {&cfg, NULL, NULL, NULL};
-	json_t *result = NULL;
 	char buf[1024], *reply = NULL, *copy = NULL;
-	size_t len;
+	size_t len = 0;
 	int rc, owned = 0;
 
 	sdf_error_clear();
 	daemon_request_parse(&m, &req, &fail, line, strlen(line),
 	                     cfg.max_depth);
 	if (!m) {
-		reply = daemon_error_reply(&len, &owned, buf, sizeof(buf),
-		                           fail.id, fail.code, fail.message, 0);
+		if (!fail.notification)
+			reply = daemon_error_reply(&len, &owned, buf,
+			                           sizeof(buf), fail.id,
+			                           fail.code, fail.message, 0);
 		sdf_rpc_failure_dispose(&fail);
 	} else {
 		call.id = req.id;
 		call.params = req.params;
-		rc = daemon_request_run(&result, m, &call);
-		if (rc == 0 && !call.id) {
-			json_decref(result);
-			reply = NULL;
-		} else if (rc == 0) {
-			owned = 1;
-			reply = sdf_rpc_result_line(&len, call.id, result);
-			if (!reply)
-				rc = sdf_error_set(
-				    SDF_EBUDGET, "over the memory budget while "
-				                 "encoding the result");
-		}
-		if (rc < 0)
-			reply = daemon_error_reply(
-			    &len, &owned, buf, sizeof(buf), call.id,
-			    rc == DAEMON_EPARAMS ? SDF_RPC_INVALID_PARAMS : 0,
-			    sdf_error_last(), rc);
+		rc = daemon_request_run(&reply, &len, m, &call);
+		owned = reply != NULL;
+		if (rc < 0 && call.id)
+			reply = daemon_failure_reply(&len, &owned, buf,
+			                             sizeof(buf), call.id, rc);
 		sdf_rpc_request_dispose(&req);
 	}
 	if (reply) {
@@ -224,6 +270,32 @@ static int alike(json_t *a, json_t *b)
 }
 
 /*
+ * A restore's written/unchanged split depends on its index, a cache it
+ * goes without when it cannot load it (every file is then written again,
+ * with the same bytes): when the files add up, the split of got (a
+ * result) is taken as want's. 0 when they do not add up.
+ */
+static int counts_by_cache(json_t *got, json_t *want)
+{
+	static const char *const keys[] = {"written", "written_bytes",
+	                                   "unchanged"};
+	json_t *g = json_object_get(got, "result");
+	json_t *w = json_object_get(want, "result");
+
+	if (!json_is_object(g) || !json_is_object(w) ||
+	    !json_object_get(w, "unchanged"))
+		return 1;
+	if (json_integer_value(json_object_get(g, "written")) +
+	        json_integer_value(json_object_get(g, "unchanged")) !=
+	    json_integer_value(json_object_get(w, "written")) +
+	        json_integer_value(json_object_get(w, "unchanged")))
+		return 0;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		json_object_set(g, keys[i], json_object_get(w, keys[i]));
+	return 1;
+}
+
+/*
  * got against want (the unfaulted reply): 0 when alike, 1 when got is the
  * budget error (if budget_ok), -1 otherwise (why in msg).
  */
@@ -231,7 +303,7 @@ static int judge(const char *got, const char *want, int budget_ok, char *msg,
                  size_t cap)
 {
 	json_error_t e;
-	json_t *g, *w, *err;
+	json_t *g, *w, *err, *res;
 	int r = -1;
 
 	if (!got || !want) {
@@ -242,22 +314,43 @@ static int judge(const char *got, const char *want, int budget_ok, char *msg,
 	g = json_loads(got, 0, &e);
 	w = json_loads(want, 0, &e);
 	if (!g || !w || !json_is_object(g) ||
-	    !json_equal(json_object_get(g, "jsonrpc"), json_string("2.0")) ||
-	    !json_equal(json_object_get(g, "id"), json_object_get(w, "id")) ||
+	    strcmp(json_string_value(json_object_get(g, "jsonrpc")) ?: "",
+	           "2.0") ||
 	    (json_object_get(g, "result") != NULL) ==
 	        (json_object_get(g, "error") != NULL)) {
 		snprintf(msg, cap, "not a JSON-RPC reply: %s", got);
 		goto done;
 	}
 	err = json_object_get(g, "error");
+	/*
+	 * Out of budget while the line is parsed, its id is not known: the
+	 * reply's id is null then (JSON-RPC's rule for an unreadable id).
+	 */
 	if (budget_ok && err &&
 	    json_integer_value(json_object_get(err, "code")) ==
 	        SDF_RPC_EBUDGET &&
-	    json_string_length(json_object_get(err, "message")) > 0) {
+	    json_string_length(json_object_get(err, "message")) > 0 &&
+	    (json_equal(json_object_get(g, "id"), json_object_get(w, "id")) ||
+	     json_is_null(json_object_get(g, "id")))) {
 		r = 1;
 		goto done;
 	}
-	if (alike(g, w)) {
+	/*
+	 * A restore or revert that stopped half way reports what it did, with
+	 * ok false and the error (docs/protocol.md); the worktree is checked
+	 * by the caller.
+	 */
+	res = json_object_get(g, "result");
+	if (budget_ok && json_is_object(res) &&
+	    json_equal(json_object_get(g, "id"), json_object_get(w, "id")) &&
+	    json_is_false(json_object_get(res, "ok")) &&
+	    !strcmp(json_string_value(json_object_get(res, "error")) ?: "",
+	            "over_budget") &&
+	    json_string_length(json_object_get(res, "message")) > 0) {
+		r = 1;
+		goto done;
+	}
+	if (counts_by_cache(g, w) && alike(g, w)) {
 		r = 0;
 		goto done;
 	}
@@ -278,7 +371,7 @@ static int request_child(uint64_t n, void *arg, char *msg, size_t cap)
 {
 	struct req_case *rc = arg;
 	char *got, *again;
-	size_t live0;
+	size_t live0, leaked;
 	uint64_t reached;
 	int j;
 
@@ -289,24 +382,31 @@ static int request_child(uint64_t n, void *arg, char *msg, size_t cap)
 	got = handle(rc->line);
 	reached = sdf_alloc_count_since_arm();
 	sdf_alloc_fail_at(0);
+	leaked = sdf_alloc_live() - live0;
 	oom_note("reply: %s\n", got ? got : "(none)");
-	if (sdf_alloc_live() != live0)
-		return oom_bad(msg, cap, "leak: %zu bytes",
-		               sdf_alloc_live() - live0);
 	if ((j = judge(got, rc->want, 1, msg, cap)) < 0)
 		return OOM_BAD;
 	if (j == 0 && reached >= n && notified != rc->notices)
 		return oom_bad(msg, cap, "%u notifications, not %u", notified,
 		               rc->notices);
+	if (j == 1 && reached < n)
+		return oom_bad(msg, cap, "a failure unasked");
 	free(got);
+	if (worktree_is_two(msg, cap))
+		return OOM_BAD;
 	/* and the next request is served as ever */
 	again = handle(rc->line);
-	if (judge(again, rc->want, 0, msg, cap) != 0)
+	if (judge(again, rc->want, 0, msg, cap) != 0 ||
+	    worktree_is_two(msg, cap))
 		return OOM_BAD;
 	free(again);
+	if (leaked) {
+		snprintf(msg, cap, "leak: %zu bytes", leaked);
+		/* a budget error may be a libgit2 leak (the test judges) */
+		return j == 1 ? OOM_LEAK : OOM_BAD;
+	}
 	if (j == 1)
-		return reached >= n ? OOM_FAILED
-		                    : oom_bad(msg, cap, "a failure unasked");
+		return OOM_FAILED;
 	return reached >= n ? OOM_ABSORBED : OOM_DONE;
 }
 
@@ -315,7 +415,7 @@ Test(request_oom, every_method_fails_cleanly)
 	char lines[12][1024];
 	struct req_case rc;
 	uint64_t n, step = oom_stride(), total = 0, budget_errors = 0;
-	uint64_t crashes = 0;
+	uint64_t crashes = 0, leaks = 0;
 	struct timespec t0, t1;
 	oom_child c;
 	char site[256];
@@ -375,6 +475,12 @@ Test(request_oom, every_method_fails_cleanly)
 				    c.msg);
 				continue;
 			}
+			if (st == OOM_LEAK && oom_libgit2_leak_site(c.msg)) {
+				leaks++;
+				cr_log_info("%s n=%llu: libgit2 leak: %s", lines[i],
+				            (unsigned long long)n, c.msg);
+				continue;
+			}
 			cr_assert(st == OOM_DONE || st == OOM_FAILED ||
 			              st == OOM_ABSORBED,
 			          "%s\nn=%llu: exit %d: %s", lines[i],
@@ -392,11 +498,12 @@ Test(request_oom, every_method_fails_cleanly)
 		free(rc.want);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	cr_log_warn("requests: %llu failure points injected (every %llu-th), "
-	            "%llu budget error replies, %llu libgit2 crashes, %.1f s",
-	            (unsigned long long)(total + crashes),
+	cr_log_info("requests: %llu failure points injected (every %llu-th), "
+	            "%llu budget error replies, %llu libgit2 crashes, %llu "
+	            "libgit2 leaks, %.1f s",
+	            (unsigned long long)(total + crashes + leaks),
 	            (unsigned long long)step, (unsigned long long)budget_errors,
-	            (unsigned long long)crashes,
+	            (unsigned long long)crashes, (unsigned long long)leaks,
 	            (double)(t1.tv_sec - t0.tv_sec) +
 	                (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
