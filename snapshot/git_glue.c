@@ -201,3 +201,35 @@ int sdf_revparse(git_object **out, git_repository *repo, const char *spec)
 	sdf_alloc_unrefused_end();
 	return err;
 }
+
+int sdf_ref_create(git_reference **out, git_repository *repo,
+		   const char *name, const git_oid *id, int force,
+		   const char *log_message)
+{
+	int err;
+
+	sdf_alloc_unrefused_begin();
+	err = git_reference_create(out, repo, name, id, force, log_message);
+	sdf_alloc_unrefused_end();
+	return err;
+}
+
+int sdf_index_add(git_index *index, const git_index_entry *entry)
+{
+	int err;
+
+	sdf_alloc_unrefused_begin();
+	err = git_index_add(index, entry);
+	sdf_alloc_unrefused_end();
+	return err;
+}
+
+int sdf_index_write(git_index *index)
+{
+	int err;
+
+	sdf_alloc_unrefused_begin();
+	err = git_index_write(index);
+	sdf_alloc_unrefused_end();
+	return err;
+}

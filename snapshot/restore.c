@@ -611,7 +611,7 @@ static void refresh_index(struct ctx *c, const git_oid *id, uint32_t mode,
 	e.file_size = (uint32_t)sb->st_size;
 	e.id = *id;
 	e.path = c->path;
-	if (git_index_add(c->index, &e) == 0)
+	if (sdf_index_add(c->index, &e) == 0)
 		c->index_dirty = 1;
 	else
 		git_error_clear(); /* only a cache: the next track reads it */
@@ -797,7 +797,7 @@ static int end(struct ctx *c, git_tree *root, int err)
 {
 	if (c->index && c->index_dirty) {
 		if (err == 0 || !fatal(err)) {
-			if (git_index_write(c->index) < 0)
+			if (sdf_index_write(c->index) < 0)
 				git_index_read(c->index, 1);
 			git_error_clear();
 		} else {

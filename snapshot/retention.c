@@ -292,8 +292,8 @@ int sdf_snapshot_pin(size_t *count, sdf_store *st, const char *spec, int pin)
 		         SDF_PINNED_REF_PREFIX, list[i].id);
 		if (pin) {
 			git_oid_fromstr(&commit, list[i].commit);
-			err = git_reference_create(&ref, st->repo, refname,
-			                           &commit, 1, "snapdiff pin");
+			err = sdf_ref_create(&ref, st->repo, refname, &commit,
+			                     1, "snapdiff pin");
 			git_reference_free(ref);
 		} else {
 			err = git_reference_remove(st->repo, refname);

@@ -260,8 +260,8 @@ int sdf_snapshot_record(sdf_track_result *res, git_repository *repo,
 		}
 		snprintf(refname, sizeof(refname), "%s%s",
 			 SDF_SNAPSHOT_REF_PREFIX, res->id);
-		err = git_reference_create(&ref, repo, refname, &commit_id, 0,
-					   "snapdiff track");
+		err = sdf_ref_create(&ref, repo, refname, &commit_id, 0,
+				     "snapdiff track");
 		if (err != GIT_EEXISTS || attempt > 100)
 			break;
 	}
@@ -269,8 +269,8 @@ int sdf_snapshot_record(sdf_track_result *res, git_repository *repo,
 		err = sdf_git_error(err, "cannot record the snapshot");
 		goto done;
 	}
-	if ((err = git_reference_create(&href, repo, SDF_HEAD_REF, &commit_id,
-					1, "snapdiff track")) < 0) {
+	if ((err = sdf_ref_create(&href, repo, SDF_HEAD_REF, &commit_id, 1,
+				  "snapdiff track")) < 0) {
 		err = sdf_git_error(err, "cannot update %s", SDF_HEAD_REF);
 		goto done;
 	}

@@ -39,6 +39,28 @@ int sdf_ref_iterator(git_reference_iterator **out, git_repository *repo,
 		     const char *glob);
 int sdf_ref_next(git_reference **out, git_reference_iterator *it);
 int sdf_revparse(git_object **out, git_repository *repo, const char *spec);
+/*
+ * git_reference_create, never refused: libgit2 1.5.1 crashes when an
+ * allocation fails while it checks the name is free (it reads the loose
+ * ref) and leaks its lock file's buffer; a ref is a few dozen bytes.
+ */
+int sdf_ref_create(git_reference **out, git_repository *repo,
+		   const char *name, const git_oid *id, int force,
+		   const char *log_message);
+/*
+ * git_index_add, never refused: when an allocation fails there, libgit2
+ * 1.5.1 has freed the new entry but keeps it, and frees it again with the
+ * index. It allocates the entry and at times grows the index's list and
+ * map, in proportion to the index already held.
+ */
+int sdf_index_add(git_index *index, const git_index_entry *entry);
+/*
+ * git_index_write, never refused: libgit2 1.5.1 leaks its lock file's
+ * buffer (4 KiB) when a later allocation fails. It writes the entries
+ * through that buffer; its own allocations are the buffer and the
+ * extensions, in proportion to the index already held.
+ */
+int sdf_index_write(git_index *index);
 
 /* Puts a guard before libgit2's reader of repo's loose objects: a damaged
  * one is an error, never a hang (odb_guard.c). */

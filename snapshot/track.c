@@ -375,7 +375,7 @@ static int apply_batch(git_index *index, struct pool *p,
 		case JOB_STORED:
 			entry_from(&e, j);
 			e.path = path;
-			if ((err = git_index_add(index, &e)) < 0)
+			if ((err = sdf_index_add(index, &e)) < 0)
 				err = sdf_git_error(err, "cannot index '%s'",
 				                    path);
 			res->written++;
@@ -829,7 +829,7 @@ int sdf_snapshot_track(sdf_track_result *out, sdf_store *st,
 		goto done;
 	}
 	/* an index that nothing changed need not be written again */
-	if ((w.njobs || out->removed) && (err = git_index_write(index)) < 0) {
+	if ((w.njobs || out->removed) && (err = sdf_index_write(index)) < 0) {
 		err = sdf_git_error(err, "cannot write the store's index");
 		goto done;
 	}
