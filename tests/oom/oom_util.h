@@ -83,16 +83,15 @@ void oom_rev_tree(char out[41], const char *git_dir, const char *rev);
 /*
  * 1 when the error message err (of a clean SDF_EBUDGET failure that left
  * live bytes) names a call where libgit2 1.5.1 itself leaks when one of
- * its allocations fails:
+ * its allocations fails, and that snapdiff cannot keep from failing (their
+ * allocations grow with the input):
  *  - git_index_write_tree: part of the tree being built, a few hundred
  *    bytes that no free reaches;
- *  - git_index_write, git_reference_create: the 4 KiB buffer of the lock
- *    file they write through (git_filebuf) when a later allocation fails;
  *  - git_diff_tree_to_tree: part of the diff it was building (80 bytes);
- *  - git_repository_open_bare and git_repository_odb (of a store, or of
- *    the handle attribute lookups open on first use): 64 bytes;
- *  - git_patch_from_blobs: part of the patch it was building (about
+ *  - git_patch_from_buffers: part of the patch it was building (about
  *    600 bytes; it returns no patch for us to free).
+ * The others (opening a repository, writing the index, creating a ref) run
+ * never refused (snapshot/git_glue.c, store.c).
  */
 int oom_libgit2_leak_site(const char *err);
 

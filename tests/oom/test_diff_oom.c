@@ -292,6 +292,8 @@ static void loop(int cold)
 		}
 		if (st == OOM_LEAK && libgit2_leak(&c)) {
 			leaks++;
+			cr_log_info("n=%llu: libgit2 leak: %s",
+			            (unsigned long long)n, c.msg);
 			continue;
 		}
 		cr_assert(
