@@ -833,8 +833,8 @@ int daemon_server_run(const daemon_config *cfg)
 	pthread_cond_init(&srv.adm_cv, NULL);
 	/*
 	 * What requests may reserve: the limit less what is live now and a
-	 * headroom for connections, libgit2's object cache (4 MiB) and the
-	 * light lane.
+	 * headroom for connections, the light lane and what libgit2 is never
+	 * refused (repository handles, refs, index updates: snapshot/).
 	 */
 	headroom = ((size_t)8 << 20) + cfg->memory_limit / 16;
 	if (cfg->memory_limit > sdf_alloc_live() + headroom + ((size_t)1 << 20))
