@@ -53,6 +53,16 @@ void sdf_alloc_clear_failed(void);
 void sdf_alloc_unrefused_begin(void);
 void sdf_alloc_unrefused_end(void);
 
+static inline int sdf_alloc_unrefused_end_with(int v)
+{
+	sdf_alloc_unrefused_end();
+	return v;
+}
+
+/* The int expression e, evaluated with allocations never refused. */
+#define SDF_UNREFUSED(e)                                                       \
+	(sdf_alloc_unrefused_begin(), sdf_alloc_unrefused_end_with(e))
+
 /*
  * Fault injection for tests: the n-th allocation from now (1-based, counted
  * process-wide) fails as if over budget; 0 disables. Returns how many

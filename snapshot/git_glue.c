@@ -163,73 +163,39 @@ int sdf_git_error(int giterr, const char *fmt, ...)
 int sdf_ref_lookup(git_reference **out, git_repository *repo,
 		   const char *name)
 {
-	int err;
-
-	sdf_alloc_unrefused_begin();
-	err = git_reference_lookup(out, repo, name);
-	sdf_alloc_unrefused_end();
-	return err;
+	return SDF_UNREFUSED(git_reference_lookup(out, repo, name));
 }
 
 int sdf_ref_iterator(git_reference_iterator **out, git_repository *repo,
 		     const char *glob)
 {
-	int err;
-
-	sdf_alloc_unrefused_begin();
-	err = git_reference_iterator_glob_new(out, repo, glob);
-	sdf_alloc_unrefused_end();
-	return err;
+	return SDF_UNREFUSED(git_reference_iterator_glob_new(out, repo, glob));
 }
 
 int sdf_ref_next(git_reference **out, git_reference_iterator *it)
 {
-	int err;
-
-	sdf_alloc_unrefused_begin();
-	err = git_reference_next(out, it);
-	sdf_alloc_unrefused_end();
-	return err;
+	return SDF_UNREFUSED(git_reference_next(out, it));
 }
 
 int sdf_revparse(git_object **out, git_repository *repo, const char *spec)
 {
-	int err;
-
-	sdf_alloc_unrefused_begin();
-	err = git_revparse_single(out, repo, spec);
-	sdf_alloc_unrefused_end();
-	return err;
+	return SDF_UNREFUSED(git_revparse_single(out, repo, spec));
 }
 
 int sdf_ref_create(git_reference **out, git_repository *repo,
 		   const char *name, const git_oid *id, int force,
 		   const char *log_message)
 {
-	int err;
-
-	sdf_alloc_unrefused_begin();
-	err = git_reference_create(out, repo, name, id, force, log_message);
-	sdf_alloc_unrefused_end();
-	return err;
+	return SDF_UNREFUSED(
+		git_reference_create(out, repo, name, id, force, log_message));
 }
 
 int sdf_index_add(git_index *index, const git_index_entry *entry)
 {
-	int err;
-
-	sdf_alloc_unrefused_begin();
-	err = git_index_add(index, entry);
-	sdf_alloc_unrefused_end();
-	return err;
+	return SDF_UNREFUSED(git_index_add(index, entry));
 }
 
 int sdf_index_write(git_index *index)
 {
-	int err;
-
-	sdf_alloc_unrefused_begin();
-	err = git_index_write(index);
-	sdf_alloc_unrefused_end();
-	return err;
+	return SDF_UNREFUSED(git_index_write(index));
 }

@@ -1027,9 +1027,8 @@ static int ignored_untracked(struct ctx *c, const char *path)
 	 * 1.5.1 may wait forever on its attribute-cache lock after a refusal
 	 * there, or swallow one and answer "not ignored".
 	 */
-	sdf_alloc_unrefused_begin();
-	err = git_ignore_path_is_ignored(&ignored, c->repo, path);
-	sdf_alloc_unrefused_end();
+	err = SDF_UNREFUSED(
+		git_ignore_path_is_ignored(&ignored, c->repo, path));
 	if (err < 0)
 		return sdf_git_error(err, "cannot tell whether it is ignored");
 	return ignored;

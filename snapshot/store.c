@@ -420,10 +420,7 @@ int sdf_store_open(sdf_store **out, const char *path, const char *worktree,
 	}
 	if ((err = real_path(&st->path, path, "store")) < 0)
 		goto done;
-	sdf_alloc_unrefused_begin();
-	err = load_repo(st);
-	sdf_alloc_unrefused_end();
-	if (err < 0)
+	if ((err = SDF_UNREFUSED(load_repo(st))) < 0)
 		goto done;
 	*out = st;
 	st = NULL;

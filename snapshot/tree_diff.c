@@ -231,10 +231,8 @@ int sdf_store_attr(int *out, sdf_store *st, const char *path, const char *name)
 	 * of one path) are small: never refused.
 	 */
 	sdf_alloc_clear_failed();
-	sdf_alloc_unrefused_begin();
-	err = git_attr_get(&value, repo, GIT_ATTR_CHECK_FILE_THEN_INDEX, path,
-	                   name);
-	sdf_alloc_unrefused_end();
+	err = SDF_UNREFUSED(git_attr_get(
+	    &value, repo, GIT_ATTR_CHECK_FILE_THEN_INDEX, path, name));
 	if (err < 0 || sdf_alloc_failed()) {
 		if (err < 0)
 			err = sdf_git_error(

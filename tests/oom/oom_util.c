@@ -1,6 +1,11 @@
 #include "oom_util.h"
+#include "sdf_api.h"
+#include "sdf_error.h"
+#include "sdf_snapshot.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
 #include <execinfo.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -251,12 +256,61 @@ uint64_t oom_first(void)
 
 int oom_libgit2_leak_site(const char *err)
 {
-	static const char *const known[] = {"cannot write the tree: ",
-	                                    "cannot compare the trees: ",
-	                                    "cannot render the patch of '"};
+	static const char *const known[] = {
+	    "cannot write the tree: ", "cannot compare the trees: ",
+	    "cannot render the patch of '"};
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (strstr(err, known[i]))
 			return 1;
 	return 0;
+}
+
+void oom_dirs_make(const char *tag, char **root, char **wt, char **store)
+{
+	cr_assert_eq(sdf_snapshot_global_init(), 0, "%s", sdf_error_last());
+	sdf_api_global_init();
+	*root = tu_mkdtemp(tag);
+	*wt = tu_path(*root, "wt");
+	*store = tu_path(*root, "store");
+	umask(022);
+}
+
+void oom_dirs_free(char *root, char *wt, char *store)
+{
+	tu_rm_rf(root);
+	free(root);
+	free(wt);
+	free(store);
+}
+
+uint64_t oom_points(const oom_tally *t)
+{
+	return t->failed + t->absorbed + t->crashes + t->leaks;
+}
+
+int oom_judge(oom_tally *t, const oom_child *c, uint64_t n, const char *what,
+              int (*leak_ok)(const oom_child *c))
+{
+	char site[256];
+	int st = c->status;
+
+	if (oom_libgit2_crash(c, site, sizeof(site))) {
+		t->crashes++;
+		cr_log_info("%s n=%llu: libgit2 crashed: %s\n%s", what,
+		            (unsigned long long)n, site, c->msg);
+		return OOM_CRASHED;
+	}
+	if (st == OOM_LEAK && leak_ok && leak_ok(c)) {
+		t->leaks++;
+		cr_log_info("%s n=%llu: libgit2 leak: %s", what,
+		            (unsigned long long)n, c->msg);
+		return OOM_FAILED;
+	}
+	cr_assert(st == OOM_DONE || st == OOM_FAILED || st == OOM_ABSORBED,
+	          "%s\nn=%llu: exit %d: %s", what, (unsigned long long)n, st,
+	          c->msg);
+	t->failed += st == OOM_FAILED;
+	t->absorbed += st == OOM_ABSORBED;
+	return st;
 }

@@ -19,7 +19,8 @@ enum oom_outcome {
 	OOM_ABSORBED = 11, /* reached it, recovered, the result is right */
 	OOM_FAILED = 12,   /* a clean error: expected code, no leak */
 	OOM_BAD = 13,      /* a broken rule: the message says which */
-	OOM_LEAK = 14      /* a clean error that left live bytes */
+	OOM_LEAK = 14,     /* a clean error that left live bytes */
+	OOM_CRASHED = 15   /* (oom_judge) a crash inside libgit2 */
 };
 
 typedef struct {
@@ -41,6 +42,24 @@ int oom_libgit2_crash(const oom_child *c, char *site, size_t cap);
  */
 typedef int (*oom_fn)(uint64_t n, void *arg, char *msg, size_t cap);
 int oom_fork(oom_child *out, oom_fn fn, uint64_t n, void *arg);
+
+/* What a loop's children came to. */
+typedef struct {
+	uint64_t failed, absorbed, crashes, leaks;
+} oom_tally;
+
+/* The failure points a tally counted. */
+uint64_t oom_points(const oom_tally *t);
+
+/*
+ * Judges c, the child for n (what names the case in the log): a crash
+ * inside libgit2 is counted, logged and returned as OOM_CRASHED; a leak
+ * that leak_ok (may be NULL) says is libgit2's is counted, logged and
+ * returned as OOM_FAILED; any other outcome but done, failed or absorbed
+ * fails the test. Returns the outcome.
+ */
+int oom_judge(oom_tally *t, const oom_child *c, uint64_t n, const char *what,
+              int (*leak_ok)(const oom_child *c));
 
 /*
  * Makes libgit2 allocate this thread's state and error buffer now (as
@@ -66,6 +85,14 @@ uint64_t oom_stride(void);
 
 /* The first N: 1, or $OOM_FROM to look at one failure point. */
 uint64_t oom_first(void);
+
+/*
+ * A suite's directories: *root a new temporary directory (tag in its name),
+ * *wt and *store paths in it (not made); libgit2 and the JSON encoder set
+ * up, umask 022. oom_dirs_free removes root and frees the three.
+ */
+void oom_dirs_make(const char *tag, char **root, char **wt, char **store);
+void oom_dirs_free(char *root, char *wt, char *store);
 
 /* Copies the directory tree from into to (which must not exist). */
 void oom_copy_tree(const char *from, const char *to);

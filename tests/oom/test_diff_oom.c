@@ -43,20 +43,12 @@ static struct output ref;
 
 static void setup(void)
 {
-	cr_assert_eq(sdf_snapshot_global_init(), 0, "%s", sdf_error_last());
-	sdf_api_global_init();
-	root = tu_mkdtemp("oom-diff");
-	wt = tu_path(root, "wt");
-	stpath = tu_path(root, "store");
-	umask(022);
+	oom_dirs_make("oom-diff", &root, &wt, &stpath);
 }
 
 static void teardown(void)
 {
-	tu_rm_rf(root);
-	free(root);
-	free(wt);
-	free(stpath);
+	oom_dirs_free(root, wt, stpath);
 	free(ref.text);
 }
 
@@ -260,9 +252,9 @@ static int libgit2_leak(const oom_child *c)
 /* Runs the loop; cold: the cache is emptied before each n. */
 static void loop(int cold)
 {
-	char *cache = tu_path(stpath, "snapdiff-cache"), site[256];
-	uint64_t n, step = oom_stride(), failed = 0, absorbed = 0;
-	uint64_t crashes = 0, leaks = 0;
+	char *cache = tu_path(stpath, "snapdiff-cache");
+	uint64_t n, step = oom_stride();
+	oom_tally t = {0};
 	struct timespec t0, t1;
 	oom_child c;
 	int st = -1;
@@ -283,39 +275,23 @@ static void loop(int cold)
 	for (n = oom_first(); n < 1000000; n += step) {
 		if (cold)
 			tu_rm_rf(cache);
-		st = oom_fork(&c, diff_child, n, NULL);
-		if (oom_libgit2_crash(&c, site, sizeof(site))) {
-			crashes++;
-			cr_log_info("n=%llu: libgit2 crashed: %s\n%s",
-			            (unsigned long long)n, site, c.msg);
-			continue;
-		}
-		if (st == OOM_LEAK && libgit2_leak(&c)) {
-			leaks++;
-			cr_log_info("n=%llu: libgit2 leak: %s",
-			            (unsigned long long)n, c.msg);
-			continue;
-		}
-		cr_assert(
-		    st == OOM_DONE || st == OOM_FAILED || st == OOM_ABSORBED,
-		    "n=%llu: exit %d: %s", (unsigned long long)n, st, c.msg);
-		if (st == OOM_DONE)
+		oom_fork(&c, diff_child, n, NULL);
+		if ((st = oom_judge(&t, &c, n, "diff", libgit2_leak)) ==
+		    OOM_DONE)
 			break;
-		failed += st == OOM_FAILED;
-		absorbed += st == OOM_ABSORBED;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cr_assert_eq(st, OOM_DONE, "never succeeded");
-	cr_assert_gt(failed, 20);
+	cr_assert_gt(t.failed, 20);
+	cr_assert_eq(t.crashes, 0, "libgit2 crashed (see the log)");
 	cr_log_info(
 	    "diff (%s cache): %llu failure points injected (every "
 	    "%llu-th of %llu allocations): %llu clean failures, %llu "
 	    "absorbed, %llu libgit2 crashes, %llu libgit2 leaks, %.1f s",
-	    cold ? "cold" : "warm",
-	    (unsigned long long)(failed + absorbed + crashes),
+	    cold ? "cold" : "warm", (unsigned long long)oom_points(&t),
 	    (unsigned long long)step, (unsigned long long)n - 1,
-	    (unsigned long long)failed, (unsigned long long)absorbed,
-	    (unsigned long long)crashes, (unsigned long long)leaks,
+	    (unsigned long long)t.failed, (unsigned long long)t.absorbed,
+	    (unsigned long long)t.crashes, (unsigned long long)t.leaks,
 	    (double)(t1.tv_sec - t0.tv_sec) +
 	        (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	free(cache);

@@ -35,21 +35,14 @@ static char *root, *wt, *stpath, *pristine, *snap1dir;
 
 static void setup(void)
 {
-	cr_assert_eq(sdf_snapshot_global_init(), 0, "%s", sdf_error_last());
-	root = tu_mkdtemp("oom-track");
-	wt = tu_path(root, "wt");
-	stpath = tu_path(root, "store");
+	oom_dirs_make("oom-track", &root, &wt, &stpath);
 	pristine = tu_path(root, "pristine");
 	snap1dir = tu_path(root, "snap1");
-	umask(022);
 }
 
 static void teardown(void)
 {
-	tu_rm_rf(root);
-	free(root);
-	free(wt);
-	free(stpath);
+	oom_dirs_free(root, wt, stpath);
 	free(pristine);
 	free(snap1dir);
 }
@@ -235,11 +228,10 @@ Test(track_oom, every_allocation_failure_is_clean)
 	sdf_track_result res;
 	sdf_store *s;
 	char *tree, *out, id1[64], tree1[SDF_OID_HEXSZ + 1];
-	uint64_t n, step = oom_stride(), failed = 0, absorbed = 0, full = 0;
-	uint64_t recorded = 0, crashes = 0, leaks = 0;
+	uint64_t n, step = oom_stride(), full = 0, recorded = 0;
+	oom_tally t = {0};
 	struct timespec t0, t1;
 	oom_child c;
-	char site[256];
 	int st;
 
 	/* the first snapshot */
@@ -274,30 +266,13 @@ Test(track_oom, every_allocation_failure_is_clean)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (n = oom_first(); n < 1000000; n += step) {
-		st = oom_fork(&c, track_child, n, &tc);
-		if (oom_libgit2_crash(&c, site, sizeof(site))) {
-			crashes++;
-			cr_log_info("n=%llu: libgit2 crashed: %s\n%s",
-			            (unsigned long long)n, site, c.msg);
-			check_store(id1, tree1, n, 1, &tc);
-			tu_rm_rf(stpath);
-			oom_copy_tree(pristine, stpath);
-			continue;
-		}
-		if (st == OOM_LEAK && libgit2_leak(&c)) {
-			leaks++;
-			cr_log_info("n=%llu: libgit2 leak: %s",
-			            (unsigned long long)n, c.msg);
-			st = OOM_FAILED;
-		}
-		cr_assert(
-		    st == OOM_DONE || st == OOM_FAILED || st == OOM_ABSORBED,
-		    "n=%llu: exit %d: %s", (unsigned long long)n, st, c.msg);
+		oom_fork(&c, track_child, n, &tc);
+		st = oom_judge(&t, &c, n, "track", libgit2_leak);
 		if (st == OOM_DONE)
 			break;
-		failed += st == OOM_FAILED;
-		absorbed += st == OOM_ABSORBED;
-		int deep = (failed + absorbed) % CHECK_EVERY == 1;
+		/* a crash is a kill -9 at that point: checked in full */
+		int deep = st == OOM_CRASHED ||
+		           (t.failed + t.absorbed) % CHECK_EVERY == 1;
 		full += deep;
 		recorded += (uint64_t)check_store(id1, tree1, n, deep, &tc);
 		/* the next n starts from the same store */
@@ -306,18 +281,19 @@ Test(track_oom, every_allocation_failure_is_clean)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cr_assert_eq(st, OOM_DONE, "never succeeded");
-	cr_assert_gt(failed * step, 50, "only %llu failure points",
-	             (unsigned long long)failed);
+	cr_assert_gt(t.failed * step, 50, "only %llu failure points",
+	             (unsigned long long)t.failed);
+	cr_assert_eq(t.crashes, 0, "libgit2 crashed (see the log)");
 	cr_log_info(
 	    "track: %llu failure points injected (every %llu-th of "
 	    "%llu allocations): %llu clean failures, %llu absorbed, "
 	    "%llu full checks, %llu recorded before failing, %llu libgit2 "
 	    "crashes, %llu libgit2 leaks, %.1f s",
-	    (unsigned long long)(failed + absorbed), (unsigned long long)step,
-	    (unsigned long long)n - 1, (unsigned long long)failed,
-	    (unsigned long long)absorbed, (unsigned long long)full,
-	    (unsigned long long)recorded, (unsigned long long)crashes,
-	    (unsigned long long)leaks,
+	    (unsigned long long)oom_points(&t), (unsigned long long)step,
+	    (unsigned long long)n - 1, (unsigned long long)t.failed,
+	    (unsigned long long)t.absorbed, (unsigned long long)full,
+	    (unsigned long long)recorded, (unsigned long long)t.crashes,
+	    (unsigned long long)t.leaks,
 	    (double)(t1.tv_sec - t0.tv_sec) +
 	        (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	/* what the last attempt left: consistent, and its snapshot git's */
@@ -369,8 +345,8 @@ Test(track_oom, store_open_fails_with_budget)
 {
 	sdf_store *s;
 	oom_child c;
-	char site[256];
-	uint64_t n, failed = 0;
+	oom_tally t = {0};
+	uint64_t n;
 	int st = -1;
 
 	tu_write_str(wt, "a.txt", "a\n");
@@ -378,19 +354,14 @@ Test(track_oom, store_open_fails_with_budget)
 	             sdf_error_last());
 	sdf_store_free(s);
 	for (n = 1; n < 100000; n++) {
-		st = oom_fork(&c, open_child, n, NULL);
-		if (oom_libgit2_crash(&c, site, sizeof(site)))
-			continue;
-		cr_assert(
-		    st == OOM_DONE || st == OOM_FAILED || st == OOM_ABSORBED,
-		    "n=%llu: exit %d: %s", (unsigned long long)n, st, c.msg);
-		if (st == OOM_DONE)
+		oom_fork(&c, open_child, n, NULL);
+		if ((st = oom_judge(&t, &c, n, "store open", NULL)) == OOM_DONE)
 			break;
-		failed += st == OOM_FAILED;
 	}
 	cr_assert_eq(st, OOM_DONE);
 	/* snapdiff's own: the store, its paths */
-	cr_assert_gt(failed, 2);
+	cr_assert_gt(t.failed, 2);
+	cr_assert_eq(t.crashes, 0);
 	cr_log_info("store open: %llu allocations, %llu budget failures",
-	            (unsigned long long)n - 1, (unsigned long long)failed);
+	            (unsigned long long)n - 1, (unsigned long long)t.failed);
 }
