@@ -178,20 +178,21 @@ static int check_file(const sdf_file_summary *f)
 		return sdf_error_set(SDF_EINVAL, "file summary without a path");
 	if (strnlen(f->path, SDF_API_PATH_MAX + 1) > SDF_API_PATH_MAX)
 		return sdf_error_set(SDF_EINVAL, "path longer than %d bytes",
-				     SDF_API_PATH_MAX);
+		                     SDF_API_PATH_MAX);
 	if (!status_valid(f->status))
 		return sdf_error_set(SDF_EINVAL, "%s: unknown status %d",
-				     f->path, (int)f->status);
+		                     f->path, (int)f->status);
 	if (f->status == SDF_FILE_RENAMED && !f->old_path)
-		return sdf_error_set(SDF_EINVAL, "%s: a rename without old_path",
-				     f->path);
+		return sdf_error_set(SDF_EINVAL,
+		                     "%s: a rename without old_path", f->path);
 	if (f->old_path &&
 	    strnlen(f->old_path, SDF_API_PATH_MAX + 1) > SDF_API_PATH_MAX)
-		return sdf_error_set(SDF_EINVAL, "old path longer than %d bytes",
-				     SDF_API_PATH_MAX);
+		return sdf_error_set(SDF_EINVAL,
+		                     "old path longer than %d bytes",
+		                     SDF_API_PATH_MAX);
 	if (f->patch_len && !f->patch)
-		return sdf_error_set(SDF_EINVAL, "%s: patch_len without a patch",
-				     f->path);
+		return sdf_error_set(SDF_EINVAL,
+		                     "%s: patch_len without a patch", f->path);
 	return 0;
 }
 
@@ -201,7 +202,7 @@ static json_t *patch_json(const sdf_file_summary *f)
 	if (!f->patch)
 		return json_string("");
 	return text_json(f->patch,
-			 f->patch_len ? f->patch_len : strlen(f->patch));
+	                 f->patch_len ? f->patch_len : strlen(f->patch));
 }
 
 /* NULL with the error set: budget when an allocation failed. */
@@ -249,9 +250,8 @@ json_t *sdf_api_file_json(const sdf_file_summary *f)
 	set(o, "generated", json_boolean(f->generated), &bad);
 	set(o, "generated_reason",
 	    f->generated && f->generated_reason
-		    ? text_json(f->generated_reason,
-				strlen(f->generated_reason))
-		    : json_null(),
+	        ? text_json(f->generated_reason, strlen(f->generated_reason))
+	        : json_null(),
 	    &bad);
 	set(o, "oversized", json_boolean(f->oversized), &bad);
 	if (f->patch)
@@ -327,8 +327,7 @@ json_t *sdf_api_file_opencode_json(const sdf_file_summary *f)
 	return o;
 }
 
-int sdf_api_write_opencode(FILE *out, const sdf_file_summary *files,
-			   size_t n)
+int sdf_api_write_opencode(FILE *out, const sdf_file_summary *files, size_t n)
 {
 	int rc;
 
@@ -351,7 +350,8 @@ int sdf_api_write_opencode(FILE *out, const sdf_file_summary *files,
 		rc = json_dumpf(j, out, SDF_API_JSON_FLAGS);
 		json_decref(j);
 		if (rc != 0)
-			return sdf_error_set(SDF_EIO, "writing the diff failed");
+			return sdf_error_set(SDF_EIO,
+			                     "writing the diff failed");
 	}
 	fputs("]\n", out);
 	if (fflush(out) != 0 || ferror(out))

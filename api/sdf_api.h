@@ -43,7 +43,7 @@ typedef struct {
 	int binary;    /* no line counts: git prints "-\t-" */
 	int generated; /* generated_reason says which rule fired */
 	const char *generated_reason;
-	int oversized; /* a side is over max_file_bytes: no patch */
+	int oversized;     /* a side is over max_file_bytes: no patch */
 	const char *patch; /* unified diff, NULL when none */
 	size_t patch_len;
 	int patch_truncated; /* a cap stopped it: the patch is absent */
@@ -54,11 +54,11 @@ typedef struct {
 	uint64_t binary_files, generated_files, oversized_files;
 	uint64_t estimated_files; /* files whose counts are not exact */
 	uint64_t patch_bytes;
-	int truncated;		  /* max_files stopped the listing */
-	uint64_t omitted_files;	  /* files left out by that cap */
-	uint64_t peak_bytes;	  /* the allocator's peak for the run */
-	uint64_t cache_hits;	  /* files answered from the store's cache
-				     (not in the JSON: it depends on history) */
+	int truncated;          /* max_files stopped the listing */
+	uint64_t omitted_files; /* files left out by that cap */
+	uint64_t peak_bytes;    /* the allocator's peak for the run */
+	uint64_t cache_hits;    /* files answered from the store's cache
+	                           (not in the JSON: it depends on history) */
 } sdf_diff_totals;
 
 /*
@@ -149,8 +149,7 @@ char *sdf_api_dumps(const json_t *j);
  * a time, so memory does not grow with n. 0, or a negative SDF_E code
  * (SDF_EIO when the stream failed).
  */
-int sdf_api_write_opencode(FILE *out, const sdf_file_summary *files,
-			   size_t n);
+int sdf_api_write_opencode(FILE *out, const sdf_file_summary *files, size_t n);
 
 /*
  * Git's quoting of a path (core.quotePath=true, as in every format below):
@@ -170,10 +169,9 @@ int sdf_api_path_needs_quote(const char *path);
  * well-formed (a path, a known status other than renamed): SDF_EINVAL.
  * SDF_EIO when the stream reports an error. n == 0 writes nothing.
  */
-int sdf_api_write_numstat(FILE *out, const sdf_file_summary *files,
-			  size_t n);
+int sdf_api_write_numstat(FILE *out, const sdf_file_summary *files, size_t n);
 int sdf_api_write_name_status(FILE *out, const sdf_file_summary *files,
-			      size_t n);
+                              size_t n);
 
 /* --stat[=width[,name-width]] and --stat-graph-width. All zero: git's. */
 typedef struct {
@@ -183,15 +181,18 @@ typedef struct {
 	 * a terminal, else 80. A daemon should pass its client's value.
 	 */
 	int width;
-	int name_width;	 /* cap on the name column, 0 = none */
+	int name_width;  /* cap on the name column, 0 = none */
 	int graph_width; /* cap on the +/- graph, 0 = none */
 } sdf_api_stat_options;
 
-#define SDF_API_STAT_OPTIONS_INIT {0, 0, 0}
+#define SDF_API_STAT_OPTIONS_INIT                                              \
+	{                                                                      \
+		0, 0, 0                                                        \
+	}
 
 /* opts may be NULL for the defaults. SDF_EBUDGET if the name buffer (the
  * longest quoted path) cannot be allocated; nothing is written then. */
 int sdf_api_write_stat(FILE *out, const sdf_file_summary *files, size_t n,
-		       const sdf_api_stat_options *opts);
+                       const sdf_api_stat_options *opts);
 
 #endif

@@ -43,7 +43,7 @@ int sdf_api_check_text_files(const sdf_file_summary *files, size_t n)
 
 		if (!f->path)
 			return sdf_error_set(SDF_EINVAL, "file %zu has no path",
-					     i);
+			                     i);
 		switch (f->status) {
 		case SDF_FILE_ADDED:
 		case SDF_FILE_DELETED:
@@ -52,13 +52,13 @@ int sdf_api_check_text_files(const sdf_file_summary *files, size_t n)
 			break;
 		case SDF_FILE_RENAMED:
 			return sdf_error_set(SDF_EINVAL,
-					     "%s: a rename in --no-renames "
-					     "output",
-					     f->path);
+			                     "%s: a rename in --no-renames "
+			                     "output",
+			                     f->path);
 		default:
 			return sdf_error_set(SDF_EINVAL,
-					     "%s: unknown status %d", f->path,
-					     (int)f->status);
+			                     "%s: unknown status %d", f->path,
+			                     (int)f->status);
 		}
 	}
 	return 0;
@@ -67,7 +67,8 @@ int sdf_api_check_text_files(const sdf_file_summary *files, size_t n)
 static int finish(FILE *out)
 {
 	if (fflush(out) != 0 || ferror(out))
-		return sdf_error_set(SDF_EIO, "writing the diff summary failed");
+		return sdf_error_set(SDF_EIO,
+		                     "writing the diff summary failed");
 	return 0;
 }
 
@@ -86,7 +87,7 @@ int sdf_api_write_numstat(FILE *out, const sdf_file_summary *files, size_t n)
 			fputs("-\t-\t", out);
 		else
 			fprintf(out, "%" PRIu64 "\t%" PRIu64 "\t", f->additions,
-				f->deletions);
+			        f->deletions);
 		sdf_api_fput_path(out, f->path);
 		fputc('\n', out);
 	}
@@ -108,7 +109,7 @@ static char status_letter(sdf_file_status s)
 }
 
 int sdf_api_write_name_status(FILE *out, const sdf_file_summary *files,
-			      size_t n)
+                              size_t n)
 {
 	int rc;
 
@@ -144,11 +145,10 @@ static int same_content(const sdf_file_summary *f)
 	if (!f->old_mode || !f->new_mode)
 		return 0;
 	if (f->old_oid[0] && f->new_oid[0])
-		return strncmp(f->old_oid, f->new_oid, sizeof(f->old_oid)) ==
-		       0;
+		return strncmp(f->old_oid, f->new_oid, sizeof(f->old_oid)) == 0;
 	if (f->old_hash[0] && f->new_hash[0])
-		return strncmp(f->old_hash, f->new_hash,
-			       sizeof(f->old_hash)) == 0;
+		return strncmp(f->old_hash, f->new_hash, sizeof(f->old_hash)) ==
+		       0;
 	return 0;
 }
 
@@ -199,15 +199,15 @@ static void put_summary(FILE *out, size_t files, uint64_t ins, uint64_t del)
 	/* git omits a zero part unless both are zero */
 	if (ins || !del)
 		fprintf(out, ", %" PRIu64 " %s(+)", ins,
-			ins == 1 ? "insertion" : "insertions");
+		        ins == 1 ? "insertion" : "insertions");
 	if (del || !ins)
 		fprintf(out, ", %" PRIu64 " %s(-)", del,
-			del == 1 ? "deletion" : "deletions");
+		        del == 1 ? "deletion" : "deletions");
 	fputc('\n', out);
 }
 
 int sdf_api_write_stat(FILE *out, const sdf_file_summary *files, size_t n,
-		       const sdf_api_stat_options *opts)
+                       const sdf_api_stat_options *opts)
 {
 	sdf_api_stat_options o = SDF_API_STAT_OPTIONS_INIT;
 	uint64_t max_change = 0, ins = 0, del = 0;
@@ -263,15 +263,15 @@ int sdf_api_write_stat(FILE *out, const sdf_file_summary *files, size_t n,
 
 	/* What each column wants, then fit them into width. */
 	if (max_change + 4 > (uint64_t)bin_width)
-		graph_width = max_change > INT32_MAX ? INT32_MAX
-						     : (int64_t)max_change;
+		graph_width =
+		    max_change > INT32_MAX ? INT32_MAX : (int64_t)max_change;
 	else
 		graph_width = bin_width - 4;
 	if (o.graph_width > 0 && o.graph_width < graph_width)
 		graph_width = o.graph_width;
 	name_width = (o.name_width > 0 && (size_t)o.name_width < max_len)
-			     ? o.name_width
-			     : (int64_t)max_len;
+	                 ? o.name_width
+	                 : (int64_t)max_len;
 	if (name_width + number_width + 6 + graph_width > width) {
 		if (graph_width > width * 3 / 8 - number_width - 6) {
 			graph_width = width * 3 / 8 - number_width - 6;
@@ -311,8 +311,8 @@ int sdf_api_write_stat(FILE *out, const sdf_file_summary *files, size_t n,
 			fprintf(out, "%*s", (int)number_width, "Bin");
 			if (!same_content(f))
 				fprintf(out,
-					" %" PRIu64 " -> %" PRIu64 " bytes",
-					f->old_size, f->new_size);
+				        " %" PRIu64 " -> %" PRIu64 " bytes",
+				        f->old_size, f->new_size);
 			fputc('\n', out);
 			continue;
 		}
@@ -321,8 +321,8 @@ int sdf_api_write_stat(FILE *out, const sdf_file_summary *files, size_t n,
 		uint64_t a = f->additions, d = f->deletions;
 
 		if ((uint64_t)graph_width <= max_change) {
-			uint64_t t = scale_linear(total, graph_width,
-						  max_change);
+			uint64_t t =
+			    scale_linear(total, graph_width, max_change);
 
 			if (t < 2 && a && d)
 				t = 2;
@@ -335,7 +335,7 @@ int sdf_api_write_stat(FILE *out, const sdf_file_summary *files, size_t n,
 			}
 		}
 		fprintf(out, "%*" PRIu64 "%s", (int)number_width, total,
-			total ? " " : "");
+		        total ? " " : "");
 		put_repeat(out, '+', a);
 		put_repeat(out, '-', d);
 		fputc('\n', out);

@@ -36,16 +36,16 @@
 #define LINE_MAX_LEN 512
 
 static const char *usage_text =
-	"usage: gen-repro [options] DIR\n"
-	"  --shape rewrite|regen|monorepo  (default rewrite)\n"
-	"  --turn T        turn to write, 1-based (default 1)\n"
-	"  --big MIB       CMakeConfigureLog.yaml size in MiB (default 128)\n"
-	"  --ninja MIB     build.ninja size in MiB (default 96)\n"
-	"  --log KIB       .ninja_log size in KiB (default 512)\n"
-	"  --seed S        (default 1)\n"
-	"  --files N       monorepo: tracked source files (default 100000)\n"
-	"  --dirs D        monorepo: leaf directories (default 5000)\n"
-	"  --changes K     monorepo: files edited per turn (default 10)\n";
+    "usage: gen-repro [options] DIR\n"
+    "  --shape rewrite|regen|monorepo  (default rewrite)\n"
+    "  --turn T        turn to write, 1-based (default 1)\n"
+    "  --big MIB       CMakeConfigureLog.yaml size in MiB (default 128)\n"
+    "  --ninja MIB     build.ninja size in MiB (default 96)\n"
+    "  --log KIB       .ninja_log size in KiB (default 512)\n"
+    "  --seed S        (default 1)\n"
+    "  --files N       monorepo: tracked source files (default 100000)\n"
+    "  --dirs D        monorepo: leaf directories (default 5000)\n"
+    "  --changes K     monorepo: files edited per turn (default 10)\n";
 
 struct opts {
 	const char *shape;
@@ -58,7 +58,8 @@ struct opts {
 
 static void die(const char *what, const char *path)
 {
-	fprintf(stderr, "gen-repro: %s '%s': %s\n", what, path, strerror(errno));
+	fprintf(stderr, "gen-repro: %s '%s': %s\n", what, path,
+	        strerror(errno));
 	exit(1);
 }
 
@@ -195,7 +196,7 @@ static int emit(struct out *o, uint64_t *left, const char *line, size_t n)
 /* ---- rewrite shape: every line holds turn and line number (48 bytes) ---- */
 
 static void write_rewrite(struct out *o, const struct opts *op, uint64_t size,
-			  uint64_t file_id)
+                          uint64_t file_id)
 {
 	char line[LINE_MAX_LEN], *p;
 	uint64_t left = size;
@@ -219,7 +220,7 @@ enum { KIND_YAML, KIND_NINJA, KIND_LOG };
 
 /* Line i of the base sequence, at version v (0: as in turn 1). */
 static size_t regen_line(char *line, int kind, uint64_t seed, uint64_t i,
-			 unsigned v)
+                         unsigned v)
 {
 	char *p = line;
 	uint64_t r, j, id;
@@ -228,45 +229,68 @@ static size_t regen_line(char *line, int kind, uint64_t seed, uint64_t i,
 	case KIND_YAML:
 		r = i / 16, j = i % 16, id = h4(seed, 1, r, 0) & 0xfffff;
 		switch (j) {
-		case 0: p = put_s(p, "  -"); break;
-		case 1: p = put_s(p, "    kind: \"try_compile-v1\""); break;
-		case 2: p = put_s(p, "    backtrace:"); break;
-		case 3: p = put_s(p, "      - \"/usr/share/cmake-3.25/Modules/"
-				  "CMakeDetermineCompilerABI.cmake:57 "
-				  "(try_compile)\""); break;
+		case 0:
+			p = put_s(p, "  -");
+			break;
+		case 1:
+			p = put_s(p, "    kind: \"try_compile-v1\"");
+			break;
+		case 2:
+			p = put_s(p, "    backtrace:");
+			break;
+		case 3:
+			p = put_s(p, "      - \"/usr/share/cmake-3.25/Modules/"
+			             "CMakeDetermineCompilerABI.cmake:57 "
+			             "(try_compile)\"");
+			break;
 		case 4:
 			p = put_s(p, "      - \"CMakeLists.txt:");
 			p = put_u(p, r % 400 + 1, 0);
 			p = put_s(p, " (project)\"");
 			break;
-		case 5: p = put_s(p, "    checks:"); break;
-		case 6: p = put_s(p, "      - \"Detecting C compiler ABI info\"");
+		case 5:
+			p = put_s(p, "    checks:");
 			break;
-		case 7: p = put_s(p, "    directories:"); break;
+		case 6:
+			p = put_s(p,
+			          "      - \"Detecting C compiler ABI info\"");
+			break;
+		case 7:
+			p = put_s(p, "    directories:");
+			break;
 		case 8:
 		case 9:
-			p = put_s(p, j == 8 ? "      source: " : "      binary: ");
+			p = put_s(p,
+			          j == 8 ? "      source: " : "      binary: ");
 			p = put_s(p, "\"/work/build/CMakeFiles/CMakeScratch/"
-				     "TryCompile-");
+			             "TryCompile-");
 			p = put_x(p, id, 5);
 			*p++ = '"';
 			break;
-		case 10: p = put_s(p, "    buildResult:"); break;
-		case 11: p = put_s(p, "      variable: \"CMAKE_C_ABI_COMPILED\"");
+		case 10:
+			p = put_s(p, "    buildResult:");
 			break;
-		case 12: p = put_s(p, "      cached: true"); break;
-		case 13: p = put_s(p, "      stdout: |"); break;
+		case 11:
+			p = put_s(p,
+			          "      variable: \"CMAKE_C_ABI_COMPILED\"");
+			break;
+		case 12:
+			p = put_s(p, "      cached: true");
+			break;
+		case 13:
+			p = put_s(p, "      stdout: |");
+			break;
 		case 14:
 			p = put_s(p, "        Run Build Command(s): "
-				     "/usr/bin/ninja -v cmTC_");
+			             "/usr/bin/ninja -v cmTC_");
 			p = put_x(p, id, 5);
 			break;
 		default:
 			p = put_s(p, "        [1/2] /usr/bin/cc -O2 -o "
-				     "CMakeFiles/cmTC_");
+			             "CMakeFiles/cmTC_");
 			p = put_x(p, id, 5);
 			p = put_s(p, ".dir/CMakeCCompilerABI.c.o -c /usr/share/"
-				     "cmake-3.25/Modules/CMakeCCompilerABI.c");
+			             "cmake-3.25/Modules/CMakeCCompilerABI.c");
 			break;
 		}
 		break;
@@ -282,7 +306,8 @@ static size_t regen_line(char *line, int kind, uint64_t seed, uint64_t i,
 			p = put_u(p, r / 50, 0);
 			p = put_s(p, "_RelWithDebInfo /work/src/f");
 			p = put_x(p, id, 5);
-			p = put_s(p, ".c || cmake_object_order_depends_target_t");
+			p = put_s(p,
+			          ".c || cmake_object_order_depends_target_t");
 			p = put_u(p, r / 50, 0);
 			break;
 		case 1:
@@ -292,14 +317,17 @@ static size_t regen_line(char *line, int kind, uint64_t seed, uint64_t i,
 			p = put_x(p, id, 5);
 			p = put_s(p, ".c.o.d");
 			break;
-		case 2: p = put_s(p, "  FLAGS = -O2 -g -DNDEBUG -fPIC -Wall -Wextra");
+		case 2:
+			p = put_s(
+			    p, "  FLAGS = -O2 -g -DNDEBUG -fPIC -Wall -Wextra");
 			break;
 		case 3:
 			p = put_s(p, "  OBJECT_DIR = CMakeFiles/t");
 			p = put_u(p, r / 50, 0);
 			p = put_s(p, ".dir");
 			break;
-		default: break; /* blank line */
+		default:
+			break; /* blank line */
 		}
 		break;
 	default:
@@ -332,11 +360,11 @@ static size_t regen_line(char *line, int kind, uint64_t seed, uint64_t i,
 	return (size_t)(p - line);
 }
 
-#define REGEN_CHANGE 100    /* 1 line in 100 changes per turn */
+#define REGEN_CHANGE 100   /* 1 line in 100 changes per turn */
 #define REGEN_INSDEL 50000 /* 1 line in 50000 gets an insert or a delete */
 
 static void write_regen(struct out *o, const struct opts *op, uint64_t size,
-			int kind)
+                        int kind)
 {
 	char line[LINE_MAX_LEN];
 	uint64_t left = size, seed = op->seed * 8 + (uint64_t)kind;
@@ -395,9 +423,9 @@ static void write_main_txt(struct out *o, const struct opts *op)
 static void gen_artifacts(struct out *o, const struct opts *op)
 {
 	static const char *paths[] = {
-		"build/CMakeFiles/CMakeConfigureLog.yaml",
-		"build/build.ninja",
-		"build/.ninja_log",
+	    "build/CMakeFiles/CMakeConfigureLog.yaml",
+	    "build/build.ninja",
+	    "build/.ninja_log",
 	};
 	uint64_t sizes[] = {op->big, op->ninja, op->log};
 	int regen = !strcmp(op->shape, "regen");
@@ -416,7 +444,7 @@ static void gen_artifacts(struct out *o, const struct opts *op)
 /* ---- monorepo shape ---- */
 
 static void put_file(struct out *o, const char *dir, const char *rel,
-		     const char *text, int mode)
+                     const char *text, int mode)
 {
 	size_t n = strlen(text);
 
@@ -442,7 +470,7 @@ static void source_file(struct out *o, const struct opts *op, unsigned k)
 
 	leaf_path(leaf, sizeof(leaf), op, k % op->dirs);
 	snprintf(rel, sizeof(rel), "%s/%s%06u.%s", leaf, exec ? "run" : "f", k,
-		 exec ? "sh" : "c");
+	         exec ? "sh" : "c");
 	out_open(o, op->dir, rel, exec ? 0755 : 0644);
 	p = put_s(o->buf, exec ? "#!/bin/sh\n# " : "/* ");
 	p = put_s(p, rel);
@@ -465,11 +493,12 @@ static void source_file(struct out *o, const struct opts *op, unsigned k)
 	for (unsigned t = 2; t <= op->turn; t++)
 		for (unsigned j = 0; j < op->changes; j++)
 			if (h4(op->seed, 22, t, j) % op->files == k) {
-				p = put_s(line, exec ? "# edited in turn " :
-						       "/* edited in turn ");
+				p = put_s(line, exec ? "# edited in turn "
+				                     : "/* edited in turn ");
 				p = put_u(p, t, 0);
 				p = put_s(p, exec ? "\n" : " */\n");
-				memcpy(o->buf + o->len, line, (size_t)(p - line));
+				memcpy(o->buf + o->len, line,
+				       (size_t)(p - line));
 				o->len += (size_t)(p - line);
 			}
 	out_close(o);
@@ -482,12 +511,13 @@ static void gen_monorepo(struct out *o, const struct opts *op)
 
 	if (op->turn > 1) { /* only the files this turn edits */
 		for (unsigned j = 0; j < op->changes; j++)
-			source_file(o, op, (unsigned)(h4(op->seed, 22, op->turn, j) %
-						      op->files));
+			source_file(o, op,
+			            (unsigned)(h4(op->seed, 22, op->turn, j) %
+			                       op->files));
 		return;
 	}
 	put_file(o, op->dir, ".gitignore",
-		 "# build output\nbuild/\n*.o\n*.log\n/dist/\n", 0644);
+	         "# build output\nbuild/\n*.o\n*.log\n/dist/\n", 0644);
 	put_file(o, op->dir, "README.md", "# a monorepo-shaped tree\n", 0644);
 	put_file(o, op->dir, "dist/bundle.js", "ignored();\n", 0644);
 	for (unsigned p = 0; p < pkgs; p++) {
@@ -505,7 +535,7 @@ static void gen_monorepo(struct out *o, const struct opts *op)
 		if (d % 7 == 0) {
 			snprintf(rel, sizeof(rel), "%s/.gitignore", leaf);
 			put_file(o, op->dir, rel, "*.cache\n!important.cache\n",
-				 0644);
+			         0644);
 			snprintf(rel, sizeof(rel), "%s/x.cache", leaf);
 			put_file(o, op->dir, rel, "ignored\n", 0644);
 			snprintf(rel, sizeof(rel), "%s/important.cache", leaf);
@@ -513,15 +543,20 @@ static void gen_monorepo(struct out *o, const struct opts *op)
 		}
 		if (d % 10 == 0) { /* ignored build output, one kept file */
 			static const char *ignored[] = {
-				"build/out0.bin", "build/out1.bin",
-				"build/sub/out2.bin", "a.o", "x.tmp",
-				"gen/g.c", "make.log",
+			    "build/out0.bin",
+			    "build/out1.bin",
+			    "build/sub/out2.bin",
+			    "a.o",
+			    "x.tmp",
+			    "gen/g.c",
+			    "make.log",
 			};
-			for (size_t i = 0; i < sizeof(ignored) / sizeof(*ignored);
-			     i++) {
+			for (size_t i = 0;
+			     i < sizeof(ignored) / sizeof(*ignored); i++) {
 				snprintf(rel, sizeof(rel), "%s/%s", leaf,
-					 ignored[i]);
-				put_file(o, op->dir, rel, "build output\n", 0644);
+				         ignored[i]);
+				put_file(o, op->dir, rel, "build output\n",
+				         0644);
 			}
 			snprintf(rel, sizeof(rel), "%s/keep.tmp", leaf);
 			put_file(o, op->dir, rel, "negated: tracked\n", 0644);
@@ -542,7 +577,8 @@ static int parse_u64(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-	struct opts op = {"rewrite", NULL, 1, 128, 96, 512, 1, 100000, 5000, 10};
+	struct opts op = {"rewrite", NULL, 1,      128,  96,
+	                  512,       1,    100000, 5000, 10};
 	struct out o = {0};
 	uint64_t v;
 
@@ -586,9 +622,9 @@ int main(int argc, char **argv)
 		else
 			goto usage;
 	}
-	if (!op.dir || (strcmp(op.shape, "rewrite") &&
-			strcmp(op.shape, "regen") &&
-			strcmp(op.shape, "monorepo")))
+	if (!op.dir ||
+	    (strcmp(op.shape, "rewrite") && strcmp(op.shape, "regen") &&
+	     strcmp(op.shape, "monorepo")))
 		goto usage;
 	op.big <<= 20, op.ninja <<= 20, op.log <<= 10;
 	if (!(o.buf = malloc(BUF_SIZE))) {

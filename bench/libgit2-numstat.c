@@ -15,7 +15,7 @@ static int fail(const char *what)
 	const git_error *e = git_error_last();
 
 	fprintf(stderr, "libgit2-numstat: %s: %s\n", what,
-		e && e->message ? e->message : "unknown error");
+	        e && e->message ? e->message : "unknown error");
 	return 1;
 }
 

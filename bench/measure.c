@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 		goto usage;
 	if (outpath && !(out = fopen(outpath, "a"))) {
 		fprintf(stderr, "measure: cannot open '%s': %s\n", outpath,
-			strerror(errno));
+		        strerror(errno));
 		return 125;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -80,26 +80,26 @@ int main(int argc, char **argv)
 	if (pid == 0) {
 		execvp(argv[i], argv + i);
 		fprintf(stderr, "measure: cannot run '%s': %s\n", argv[i],
-			strerror(errno));
+		        strerror(errno));
 		_exit(127);
 	}
 	while (wait4(pid, &status, 0, &ru) < 0) {
 		if (errno != EINTR) {
-			fprintf(stderr, "measure: wait4: %s\n", strerror(errno));
+			fprintf(stderr, "measure: wait4: %s\n",
+			        strerror(errno));
 			return 125;
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	code = WIFEXITED(status) ? WEXITSTATUS(status)
-				 : 128 + WTERMSIG(status);
+	code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	fputs("{\"label\":", out);
 	json_str(out, label);
 	fprintf(out,
-		",\"wall_s\":%.6f,\"user_s\":%.6f,\"sys_s\":%.6f,"
-		"\"maxrss_kib\":%ld,\"exit\":%d}\n",
-		(double)(t1.tv_sec - t0.tv_sec) +
-			(double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
-		secs(ru.ru_utime), secs(ru.ru_stime), ru.ru_maxrss, code);
+	        ",\"wall_s\":%.6f,\"user_s\":%.6f,\"sys_s\":%.6f,"
+	        "\"maxrss_kib\":%ld,\"exit\":%d}\n",
+	        (double)(t1.tv_sec - t0.tv_sec) +
+	            (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+	        secs(ru.ru_utime), secs(ru.ru_stime), ru.ru_maxrss, code);
 	if (outpath)
 		fclose(out);
 	return code;

@@ -78,19 +78,33 @@ void sdf_error_clear(void)
 const char *sdf_error_name(int code)
 {
 	switch (code) {
-	case SDF_OK: return "ok";
-	case SDF_EBUDGET: return "over_budget";
-	case SDF_ENOTFOUND: return "not_found";
-	case SDF_EINVAL: return "invalid";
-	case SDF_EIO: return "io";
-	case SDF_ECHANGED: return "changed_while_read";
-	case SDF_ELOCKED: return "locked";
-	case SDF_ECORRUPT: return "corrupt";
-	case SDF_ENOSPC: return "no_space";
-	case SDF_EBUSY: return "busy";
-	case SDF_EUNSAFE: return "unsafe_path";
-	case SDF_ETOOBIG: return "too_big";
-	case SDF_ECANCELED: return "canceled";
-	default: return "error";
+	case SDF_OK:
+		return "ok";
+	case SDF_EBUDGET:
+		return "over_budget";
+	case SDF_ENOTFOUND:
+		return "not_found";
+	case SDF_EINVAL:
+		return "invalid";
+	case SDF_EIO:
+		return "io";
+	case SDF_ECHANGED:
+		return "changed_while_read";
+	case SDF_ELOCKED:
+		return "locked";
+	case SDF_ECORRUPT:
+		return "corrupt";
+	case SDF_ENOSPC:
+		return "no_space";
+	case SDF_EBUSY:
+		return "busy";
+	case SDF_EUNSAFE:
+		return "unsafe_path";
+	case SDF_ETOOBIG:
+		return "too_big";
+	case SDF_ECANCELED:
+		return "canceled";
+	default:
+		return "error";
 	}
 }

@@ -27,16 +27,16 @@ enum sdf_error_code {
 
 /* Records code and message for this thread; returns code. */
 int sdf_error_set(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /*
  * Like sdf_error_set, appending ": strerror(errnum)". ENOSPC and EDQUOT
  * become SDF_ENOSPC whatever code says.
  */
 int sdf_error_set_errno(int code, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Prefixes the current message with "context: ". Returns the current code. */
 int sdf_error_prefix(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+    __attribute__((format(printf, 1, 2)));
 
 const char *sdf_error_last(void);
 int sdf_error_last_code(void);

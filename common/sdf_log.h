@@ -15,7 +15,7 @@ enum sdf_log_level {
 void sdf_log_set_level(int level);
 int sdf_log_level(void);
 void sdf_log_write(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) sdf_log_write(SDF_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) sdf_log_write(SDF_LOG_WARN, __VA_ARGS__)

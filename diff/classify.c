@@ -127,109 +127,109 @@ static const char *lookup(const struct name_rule *t, size_t n, span name)
 /* ---- 2. vendored trees ---- */
 
 static const struct name_rule vendored_dirs[] = {
-	{N("node_modules"), "vendored:node_modules"},
-	{N("vendor"), "vendored:vendor"},
-	{N("third_party"), "vendored:third_party"},
-	{N("third-party"), "vendored:third_party"},
-	{N("thirdparty"), "vendored:third_party"},
-	{N("3rdparty"), "vendored:third_party"},
-	{N("3rd_party"), "vendored:third_party"},
-	{N("3rd-party"), "vendored:third_party"},
-	{N("bower_components"), "vendored:bower_components"},
-	{N("Pods"), "vendored:Pods"},
-	{N(".venv"), "vendored:virtualenv"},
-	{N("site-packages"), "vendored:virtualenv"},
-	{N("Godeps"), "vendored:Godeps"},
+    {N("node_modules"), "vendored:node_modules"},
+    {N("vendor"), "vendored:vendor"},
+    {N("third_party"), "vendored:third_party"},
+    {N("third-party"), "vendored:third_party"},
+    {N("thirdparty"), "vendored:third_party"},
+    {N("3rdparty"), "vendored:third_party"},
+    {N("3rd_party"), "vendored:third_party"},
+    {N("3rd-party"), "vendored:third_party"},
+    {N("bower_components"), "vendored:bower_components"},
+    {N("Pods"), "vendored:Pods"},
+    {N(".venv"), "vendored:virtualenv"},
+    {N("site-packages"), "vendored:virtualenv"},
+    {N("Godeps"), "vendored:Godeps"},
 };
 
 /* A directory named child directly below one named parent. */
 static const struct {
 	const char *parent, *child, *reason;
 } vendored_pairs[] = {
-	{"Carthage", "Build", "vendored:Carthage"},
-	{".yarn", "releases", "vendored:yarn"},
-	{".yarn", "plugins", "vendored:yarn"},
-	{".yarn", "sdks", "vendored:yarn"},
-	{".yarn", "cache", "vendored:yarn"},
-	{".yarn", "unplugged", "vendored:yarn"},
-	{"gradle", "wrapper", "vendored:gradle-wrapper"},
-	{".mvn", "wrapper", "vendored:maven-wrapper"},
+    {"Carthage", "Build", "vendored:Carthage"},
+    {".yarn", "releases", "vendored:yarn"},
+    {".yarn", "plugins", "vendored:yarn"},
+    {".yarn", "sdks", "vendored:yarn"},
+    {".yarn", "cache", "vendored:yarn"},
+    {".yarn", "unplugged", "vendored:yarn"},
+    {"gradle", "wrapper", "vendored:gradle-wrapper"},
+    {".mvn", "wrapper", "vendored:maven-wrapper"},
 };
 
 static const struct name_rule vendored_files[] = {
-	{N("gradlew"), "vendored:gradle-wrapper"},
-	{N("gradlew.bat"), "vendored:gradle-wrapper"},
-	{N("mvnw"), "vendored:maven-wrapper"},
-	{N("mvnw.cmd"), "vendored:maven-wrapper"},
+    {N("gradlew"), "vendored:gradle-wrapper"},
+    {N("gradlew.bat"), "vendored:gradle-wrapper"},
+    {N("mvnw"), "vendored:maven-wrapper"},
+    {N("mvnw.cmd"), "vendored:maven-wrapper"},
 };
 
 /* ---- 3. tool outputs named by path ---- */
 
 static const struct name_rule generated_dirs[] = {
-	{N("CMakeFiles"), "path:CMakeFiles"},
-	{N("generated"), "path:generated-name"},
-	{N("__generated__"), "path:generated-name"},
-	{N("xcuserdata"), "path:xcode"},
-	{N(".idea"), "path:idea"},
-	{N("__pycache__"), "path:python-cache"},
-	{N(".next"), "path:build-cache"},
-	{N(".nuxt"), "path:build-cache"},
-	{N(".svelte-kit"), "path:build-cache"},
-	{N(".angular"), "path:build-cache"},
-	{N(".turbo"), "path:build-cache"},
-	{N(".parcel-cache"), "path:build-cache"},
-	{N(".docusaurus"), "path:build-cache"},
-	{N(".gradle"), "path:build-cache"},
-	{N("htmlcov"), "path:coverage"},
-	{N(".nyc_output"), "path:coverage"},
+    {N("CMakeFiles"), "path:CMakeFiles"},
+    {N("generated"), "path:generated-name"},
+    {N("__generated__"), "path:generated-name"},
+    {N("xcuserdata"), "path:xcode"},
+    {N(".idea"), "path:idea"},
+    {N("__pycache__"), "path:python-cache"},
+    {N(".next"), "path:build-cache"},
+    {N(".nuxt"), "path:build-cache"},
+    {N(".svelte-kit"), "path:build-cache"},
+    {N(".angular"), "path:build-cache"},
+    {N(".turbo"), "path:build-cache"},
+    {N(".parcel-cache"), "path:build-cache"},
+    {N(".docusaurus"), "path:build-cache"},
+    {N(".gradle"), "path:build-cache"},
+    {N("htmlcov"), "path:coverage"},
+    {N(".nyc_output"), "path:coverage"},
 };
 
 static const struct name_rule generated_files[] = {
-	{N("CMakeCache.txt"), "path:CMakeCache.txt"},
-	{N("cmake_install.cmake"), "path:cmake-output"},
-	{N("CTestTestfile.cmake"), "path:cmake-output"},
-	{N("compile_commands.json"), "path:compile_commands.json"},
-	{N(".ninja_log"), "path:ninja"},
-	{N(".ninja_deps"), "path:ninja"},
-	{N("config.status"), "path:autotools"},
-	{N("config.log"), "path:autotools"},
-	{N(".pnp.js"), "path:yarn-pnp"},
-	{N(".pnp.cjs"), "path:yarn-pnp"},
-	{N(".pnp.loader.mjs"), "path:yarn-pnp"},
-	/* Lock files, by ecosystem. */
-	{N("package-lock.json"), "path:lockfile"},
-	{N("npm-shrinkwrap.json"), "path:lockfile"},
-	{N("yarn.lock"), "path:lockfile"},
-	{N("pnpm-lock.yaml"), "path:lockfile"},
-	{N("bun.lock"), "path:lockfile"},
-	{N("bun.lockb"), "path:lockfile"},
-	{N("deno.lock"), "path:lockfile"},
-	{N("Cargo.lock"), "path:lockfile"},
-	{N("Gemfile.lock"), "path:lockfile"},
-	{N("composer.lock"), "path:lockfile"},
-	{N("poetry.lock"), "path:lockfile"},
-	{N("Pipfile.lock"), "path:lockfile"},
-	{N("pdm.lock"), "path:lockfile"},
-	{N("uv.lock"), "path:lockfile"},
-	{N("pixi.lock"), "path:lockfile"},
-	{N("go.sum"), "path:lockfile"},
-	{N("go.work.sum"), "path:lockfile"},
-	{N("Gopkg.lock"), "path:lockfile"},
-	{N("glide.lock"), "path:lockfile"},
-	{N("flake.lock"), "path:lockfile"},
-	{N("Package.resolved"), "path:lockfile"},
-	{N("Podfile.lock"), "path:lockfile"},
-	{N("Cartfile.resolved"), "path:lockfile"},
-	{N("pubspec.lock"), "path:lockfile"},
-	{N("mix.lock"), "path:lockfile"},
-	{N("packages.lock.json"), "path:lockfile"},
-	{N("paket.lock"), "path:lockfile"},
-	{N("gradle.lockfile"), "path:lockfile"},
-	{N("MODULE.bazel.lock"), "path:lockfile"},
-	{N("conan.lock"), "path:lockfile"},
-	{N("shard.lock"), "path:lockfile"},
-	{N("Manifest.toml"), "path:lockfile"},
-	{N("renv.lock"), "path:lockfile"},
+    {N("CMakeCache.txt"), "path:CMakeCache.txt"},
+    {N("cmake_install.cmake"), "path:cmake-output"},
+    {N("CTestTestfile.cmake"), "path:cmake-output"},
+    {N("compile_commands.json"), "path:compile_commands.json"},
+    {N(".ninja_log"), "path:ninja"},
+    {N(".ninja_deps"), "path:ninja"},
+    {N("config.status"), "path:autotools"},
+    {N("config.log"), "path:autotools"},
+    {N(".pnp.js"), "path:yarn-pnp"},
+    {N(".pnp.cjs"), "path:yarn-pnp"},
+    {N(".pnp.loader.mjs"), "path:yarn-pnp"},
+    /* Lock files, by ecosystem. */
+    {N("package-lock.json"), "path:lockfile"},
+    {N("npm-shrinkwrap.json"), "path:lockfile"},
+    {N("yarn.lock"), "path:lockfile"},
+    {N("pnpm-lock.yaml"), "path:lockfile"},
+    {N("bun.lock"), "path:lockfile"},
+    {N("bun.lockb"), "path:lockfile"},
+    {N("deno.lock"), "path:lockfile"},
+    {N("Cargo.lock"), "path:lockfile"},
+    {N("Gemfile.lock"), "path:lockfile"},
+    {N("composer.lock"), "path:lockfile"},
+    {N("poetry.lock"), "path:lockfile"},
+    {N("Pipfile.lock"), "path:lockfile"},
+    {N("pdm.lock"), "path:lockfile"},
+    {N("uv.lock"), "path:lockfile"},
+    {N("pixi.lock"), "path:lockfile"},
+    {N("go.sum"), "path:lockfile"},
+    {N("go.work.sum"), "path:lockfile"},
+    {N("Gopkg.lock"), "path:lockfile"},
+    {N("glide.lock"), "path:lockfile"},
+    {N("flake.lock"), "path:lockfile"},
+    {N("Package.resolved"), "path:lockfile"},
+    {N("Podfile.lock"), "path:lockfile"},
+    {N("Cartfile.resolved"), "path:lockfile"},
+    {N("pubspec.lock"), "path:lockfile"},
+    {N("mix.lock"), "path:lockfile"},
+    {N("packages.lock.json"), "path:lockfile"},
+    {N("paket.lock"), "path:lockfile"},
+    {N("gradle.lockfile"), "path:lockfile"},
+    {N("MODULE.bazel.lock"), "path:lockfile"},
+    {N("conan.lock"), "path:lockfile"},
+    {N("shard.lock"), "path:lockfile"},
+    {N("Manifest.toml"), "path:lockfile"},
+    {N("renv.lock"), "path:lockfile"},
 };
 
 static const struct {
@@ -238,56 +238,56 @@ static const struct {
 	const char *reason;
 	int ci;
 } generated_suffixes[] = {
-	{N(".min.js"), "path:minified", 0},
-	{N(".min.mjs"), "path:minified", 0},
-	{N(".min.cjs"), "path:minified", 0},
-	{N(".min.css"), "path:minified", 0},
-	{N(".js.map"), "path:sourcemap", 0},
-	{N(".mjs.map"), "path:sourcemap", 0},
-	{N(".cjs.map"), "path:sourcemap", 0},
-	{N(".css.map"), "path:sourcemap", 0},
-	{N(".ts.map"), "path:sourcemap", 0},
-	{N(".pb.go"), "path:protobuf", 0},
-	{N(".pb.gw.go"), "path:protobuf", 0},
-	{N(".pb.validate.go"), "path:protobuf", 0},
-	{N(".pb.cc"), "path:protobuf", 0},
-	{N(".pb.h"), "path:protobuf", 0},
-	{N(".pb.c"), "path:protobuf", 0},
-	{N(".pb-c.c"), "path:protobuf", 0},
-	{N(".pb-c.h"), "path:protobuf", 0},
-	{N("_pb2.py"), "path:protobuf", 0},
-	{N("_pb2.pyi"), "path:protobuf", 0},
-	{N("_pb2_grpc.py"), "path:protobuf", 0},
-	{N("_pb.js"), "path:protobuf", 0},
-	{N("_pb.d.ts"), "path:protobuf", 0},
-	{N("_pb.ts"), "path:protobuf", 0},
-	{N("_pb.rb"), "path:protobuf", 0},
-	{N(".pb.swift"), "path:protobuf", 0},
-	{N(".grpc.swift"), "path:protobuf", 0},
-	{N(".pb.dart"), "path:protobuf", 0},
-	{N(".pbenum.dart"), "path:protobuf", 0},
-	{N(".pbjson.dart"), "path:protobuf", 0},
-	{N(".pbgrpc.dart"), "path:protobuf", 0},
-	{N(".pbserver.dart"), "path:protobuf", 0},
-	{N(".pb.ex"), "path:protobuf", 0},
-	{N(".zep.c"), "path:zephir", 0},
-	{N(".zep.h"), "path:zephir", 0},
-	{N(".zep.php"), "path:zephir", 0},
-	{N(".designer.cs"), "path:dotnet", 1},
-	{N(".designer.vb"), "path:dotnet", 1},
-	{N(".feature.cs"), "path:dotnet", 0},
-	{N(".g.cs"), "path:dotnet", 0},
-	{N(".g.i.cs"), "path:dotnet", 0},
-	{N(".xcworkspacedata"), "path:xcode", 0},
-	{N(".xcuserstate"), "path:xcode", 0},
+    {N(".min.js"), "path:minified", 0},
+    {N(".min.mjs"), "path:minified", 0},
+    {N(".min.cjs"), "path:minified", 0},
+    {N(".min.css"), "path:minified", 0},
+    {N(".js.map"), "path:sourcemap", 0},
+    {N(".mjs.map"), "path:sourcemap", 0},
+    {N(".cjs.map"), "path:sourcemap", 0},
+    {N(".css.map"), "path:sourcemap", 0},
+    {N(".ts.map"), "path:sourcemap", 0},
+    {N(".pb.go"), "path:protobuf", 0},
+    {N(".pb.gw.go"), "path:protobuf", 0},
+    {N(".pb.validate.go"), "path:protobuf", 0},
+    {N(".pb.cc"), "path:protobuf", 0},
+    {N(".pb.h"), "path:protobuf", 0},
+    {N(".pb.c"), "path:protobuf", 0},
+    {N(".pb-c.c"), "path:protobuf", 0},
+    {N(".pb-c.h"), "path:protobuf", 0},
+    {N("_pb2.py"), "path:protobuf", 0},
+    {N("_pb2.pyi"), "path:protobuf", 0},
+    {N("_pb2_grpc.py"), "path:protobuf", 0},
+    {N("_pb.js"), "path:protobuf", 0},
+    {N("_pb.d.ts"), "path:protobuf", 0},
+    {N("_pb.ts"), "path:protobuf", 0},
+    {N("_pb.rb"), "path:protobuf", 0},
+    {N(".pb.swift"), "path:protobuf", 0},
+    {N(".grpc.swift"), "path:protobuf", 0},
+    {N(".pb.dart"), "path:protobuf", 0},
+    {N(".pbenum.dart"), "path:protobuf", 0},
+    {N(".pbjson.dart"), "path:protobuf", 0},
+    {N(".pbgrpc.dart"), "path:protobuf", 0},
+    {N(".pbserver.dart"), "path:protobuf", 0},
+    {N(".pb.ex"), "path:protobuf", 0},
+    {N(".zep.c"), "path:zephir", 0},
+    {N(".zep.h"), "path:zephir", 0},
+    {N(".zep.php"), "path:zephir", 0},
+    {N(".designer.cs"), "path:dotnet", 1},
+    {N(".designer.vb"), "path:dotnet", 1},
+    {N(".feature.cs"), "path:dotnet", 0},
+    {N(".g.cs"), "path:dotnet", 0},
+    {N(".g.i.cs"), "path:dotnet", 0},
+    {N(".xcworkspacedata"), "path:xcode", 0},
+    {N(".xcuserstate"), "path:xcode", 0},
 };
 
 /* ---- 4. build and dist output directories ---- */
 
 static const struct name_rule output_dirs[] = {
-	{N("build"), "path:build"},   {N("dist"), "path:dist"},
-	{N("out"), "path:out"},	      {N("target"), "path:target"},
-	{N("_build"), "path:_build"},
+    {N("build"), "path:build"},   {N("dist"), "path:dist"},
+    {N("out"), "path:out"},       {N("target"), "path:target"},
+    {N("_build"), "path:_build"},
 };
 
 /*
@@ -298,11 +298,11 @@ static const struct name_rule output_dirs[] = {
 
 /* Below these an output directory name is a package, not an output. */
 static const struct name_rule source_roots[] = {
-	{N("src"), NULL},      {N("source"), NULL},    {N("sources"), NULL},
-	{N("lib"), NULL},      {N("pkg"), NULL},       {N("internal"), NULL},
-	{N("cmd"), NULL},      {N("include"), NULL},   {N("test"), NULL},
-	{N("tests"), NULL},    {N("testdata"), NULL},  {N("spec"), NULL},
-	{N("__tests__"), NULL}, {N("fixtures"), NULL},
+    {N("src"), NULL},       {N("source"), NULL},   {N("sources"), NULL},
+    {N("lib"), NULL},       {N("pkg"), NULL},      {N("internal"), NULL},
+    {N("cmd"), NULL},       {N("include"), NULL},  {N("test"), NULL},
+    {N("tests"), NULL},     {N("testdata"), NULL}, {N("spec"), NULL},
+    {N("__tests__"), NULL}, {N("fixtures"), NULL},
 };
 
 static int is_source_root(span dir)
@@ -343,7 +343,7 @@ static const char *generated_file(span base)
 		tail.p = base.p + base.len - n;
 		tail.len = n;
 		if (generated_suffixes[i].ci ? starts_ci(tail, sfx)
-					     : memcmp(tail.p, sfx, n) == 0)
+		                             : memcmp(tail.p, sfx, n) == 0)
 			return generated_suffixes[i].reason;
 	}
 	if (starts(base, "zz_generated") && ends(base, ".go"))
@@ -373,14 +373,14 @@ static const char *classify_path(const char *path, int vendored_rules)
 		if (!slash) {
 			if (!vendored && vendored_rules)
 				vendored = lookup(vendored_files,
-						  COUNT(vendored_files), c);
+				                  COUNT(vendored_files), c);
 			if (!named)
 				named = generated_file(c);
 			break;
 		}
 		if (!vendored && vendored_rules) {
 			vendored =
-				lookup(vendored_dirs, COUNT(vendored_dirs), c);
+			    lookup(vendored_dirs, COUNT(vendored_dirs), c);
 			/* python -m venv venv; deeper, Lib/venv/ is a module */
 			if (!vendored && depth == 0 && span_is(c, "venv"))
 				vendored = "vendored:virtualenv";
@@ -440,19 +440,19 @@ static int eat_any(cursor *c, const char *const *words, size_t n)
 }
 
 static const char *const adverbs[] = {"automatically", "auto", "machine",
-				      "mechanically"};
+                                      "mechanically"};
 static const char *const generated_words[] = {
-	"generated", "autogenerated", "auto-generated", "machine-generated"};
+    "generated", "autogenerated", "auto-generated", "machine-generated"};
 /* What may follow a bare "generated" at the start of a comment. */
-static const char *const generated_by[] = {"by",   "from", "with", "using",
-					   "automatically", "file", "code",
-					   "on",   "for",  "at"};
+static const char *const generated_by[] = {
+    "by",   "from", "with", "using", "automatically",
+    "file", "code", "on",   "for",   "at"};
 static const char *const things[] = {
-	"file",	  "code",    "source", "header", "module", "class",
-	"script", "package", "page",   "document", "directory"};
+    "file",   "code",    "source", "header",   "module",   "class",
+    "script", "package", "page",   "document", "directory"};
 /* What may come before "generated by": "Parser generated by jison". */
-static const char *const makers[] = {"code",	"file",	  "parser",
-				     "lexer", "lexical scanner", "scanner"};
+static const char *const makers[] = {
+    "code", "file", "parser", "lexer", "lexical scanner", "scanner"};
 
 /* "(automatically) generated", "autogenerated", "auto-generated", ... */
 static int eat_generated(cursor *c)
@@ -519,7 +519,7 @@ static int has_at_generated(span t)
 		size_t after = at + strlen("@generated");
 		int before = at ? (unsigned char)rest.p[at - 1] : ' ';
 		int next =
-			after < rest.len ? (unsigned char)rest.p[after] : ' ';
+		    after < rest.len ? (unsigned char)rest.p[after] : ' ';
 
 		if (!is_alnum(before) && !strchr("`'\"_@", before) &&
 		    !is_alnum(next) && !strchr("`'\"_-", next))
@@ -628,12 +628,10 @@ static const char *comment_rules(span t, int in_sentence)
 static const struct {
 	const char *open, *close;
 } comments[] = {
-	{"/*", "*/"},	    {"<!--", "-->"},	 {"{-", "-}"},
-	{"(*", "*)"},	    {"\"\"\"", "\"\"\""}, {"'''", "'''"},
-	{"//", NULL},	    {"#", NULL},	 {"--", NULL},
-	{";", NULL},	    {"%", NULL},	 {"::", NULL},
-	{"rem ", NULL},	    {"REM ", NULL},	 {"@rem ", NULL},
-	{"dnl ", NULL},
+    {"/*", "*/"},         {"<!--", "-->"}, {"{-", "-}"},    {"(*", "*)"},
+    {"\"\"\"", "\"\"\""}, {"'''", "'''"},  {"//", NULL},    {"#", NULL},
+    {"--", NULL},         {";", NULL},     {"%", NULL},     {"::", NULL},
+    {"rem ", NULL},       {"REM ", NULL},  {"@rem ", NULL}, {"dnl ", NULL},
 };
 
 /* Go's rule, exactly: ^// Code generated .* DO NOT EDIT\.$ */
@@ -652,8 +650,8 @@ static int go_generated(span line)
  * source has its banner text in strings, below the code that writes it.
  */
 static const char *const preambles[] = {
-	"<?php", "<?xml", "<!DOCTYPE", "'use strict'", "\"use strict\"",
-	"package ", "@file:", "---"};
+    "<?php",          "<?xml",    "<!DOCTYPE", "'use strict'",
+    "\"use strict\"", "package ", "@file:",    "---"};
 
 static int preamble(span t)
 {
@@ -670,7 +668,7 @@ static int preamble(span t)
 static const char *scan_markers(span head, int markdown)
 {
 	const char *closer = NULL; /* of the block comment we are in */
-	int in_sentence = 0;	   /* the last comment line ended mid-way */
+	int in_sentence = 0;       /* the last comment line ended mid-way */
 
 	if (starts(head, "\xEF\xBB\xBF"))
 		head = drop(head, 3);
@@ -767,7 +765,7 @@ static int sourcemap_url(span h)
 /* ---- 6. minified text ---- */
 
 static const char *const minifiable[] = {".js", ".mjs", ".cjs", ".css",
-					 ".json"};
+                                         ".json"};
 
 static int avg_over(uint64_t bytes, uint64_t lines, uint64_t avg)
 {
@@ -777,7 +775,7 @@ static int avg_over(uint64_t bytes, uint64_t lines, uint64_t avg)
 }
 
 static const char *minified(span base, uint64_t bytes, uint64_t lines,
-			    int text_head)
+                            int text_head)
 {
 	for (size_t i = 0; i < COUNT(minifiable); i++)
 		if (base.len > strlen(minifiable[i]) &&
@@ -825,14 +823,14 @@ const char *sdf_classify_generated(const sdf_classify_input *in)
 	if (in->head) {
 		head.p = in->head;
 		head.len = in->head_len < SDF_CLASSIFY_HEAD_MAX
-				   ? in->head_len
-				   : SDF_CLASSIFY_HEAD_MAX;
+		               ? in->head_len
+		               : SDF_CLASSIFY_HEAD_MAX;
 	}
 	text_head = head.len && !memchr(head.p, 0, head.len);
 	base = basename_of(in->path);
 	if (text_head) {
 		int md = ends_ci(base, ".md") || ends_ci(base, ".markdown") ||
-			 ends_ci(base, ".mdx");
+		         ends_ci(base, ".mdx");
 
 		if ((r = scan_markers(head, md)))
 			return r;
@@ -865,7 +863,7 @@ const char *sdf_classify_generated(const sdf_classify_input *in)
 int sdf_classify_is_vendored(const char *reason)
 {
 	return reason && (strncmp(reason, "vendored:", 9) == 0 ||
-			  strcmp(reason, "attribute:linguist-vendored") == 0);
+	                  strcmp(reason, "attribute:linguist-vendored") == 0);
 }
 
 int sdf_classify_binary(int nul_in_head, int attr_diff)

@@ -26,9 +26,9 @@
 
 /* The three states of a git attribute for one path. */
 enum sdf_classify_attr {
-	SDF_CLASSIFY_ATTR_UNSET = -1,	 /* "-attr" (or attr=false) */
+	SDF_CLASSIFY_ATTR_UNSET = -1,      /* "-attr" (or attr=false) */
 	SDF_CLASSIFY_ATTR_UNSPECIFIED = 0, /* no rule names it */
-	SDF_CLASSIFY_ATTR_SET = 1	 /* "attr" (or attr=true) */
+	SDF_CLASSIFY_ATTR_SET = 1          /* "attr" (or attr=true) */
 };
 
 /*
@@ -79,7 +79,10 @@ typedef struct {
 	int attr_vendored;
 } sdf_classify_input;
 
-#define SDF_CLASSIFY_INPUT_INIT {NULL, NULL, 0, 0, 0, 0, 0}
+#define SDF_CLASSIFY_INPUT_INIT                                                \
+	{                                                                      \
+		NULL, NULL, 0, 0, 0, 0, 0                                      \
+	}
 
 /*
  * Whether a file is generated, and why: a static, stable reason string

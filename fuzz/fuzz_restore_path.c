@@ -38,7 +38,7 @@ static void variations(const char *name, size_t len)
 	/* upper case, then trailing dots, spaces and a stream */
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (char)(buf[i] >= 'a' && buf[i] <= 'z' ? buf[i] - 32
-		                                                : buf[i]);
+		                                               : buf[i]);
 	check(buf, len);
 	memcpy(buf + len, ". ", 2);
 	check(buf, len + 1);

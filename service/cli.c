@@ -13,42 +13,42 @@
 #define DEFAULT_MEMORY_LIMIT ((size_t)256 << 20)
 
 static const char usage_text[] =
-	"usage: snapdiff [--memory-limit BYTES] <command> [options]\n"
-	"\n"
-	"commands:\n"
-	"  track [--worktree DIR] [--store DIR] [--label NAME] [--strict] "
-	"[--json]\n"
-	"        snapshot the worktree; prints the tree id last\n"
-	"  log [--store DIR | --worktree DIR] [--json]\n"
-	"        list the store's snapshots, oldest first\n"
-	"  restore TREE [--worktree DIR] [--store DIR] [--json]\n"
-	"        write every file of a snapshot back into the worktree\n"
-	"  revert TREE [--worktree DIR] [--store DIR] [--json] -- PATH...\n"
-	"        put the named paths back as they were in a snapshot\n"
-	"  diff [--store DIR | --git-dir DIR | --worktree DIR] FROM [TO]\n"
-	"        [--stat|--numstat|--name-status|--json|--format opencode]\n"
-	"        [--exit-code] [--max-file-bytes SIZE] [--max-patch-bytes SIZE]\n"
-	"        [--max-total-patch-bytes SIZE] [--max-files N]\n"
-	"        summarize what changed between two tree-ishes (a tree id,\n"
-	"        snapshot id or label, HEAD~N); with FROM alone the worktree\n"
-	"        is snapshotted first and is TO\n"
-	"  prune [--store DIR | --worktree DIR] [--keep-days N] "
-	"[--keep-count N]\n"
-	"        [--max-bytes SIZE] [--grace DURATION] [--save] [--dry-run] "
-	"[--json]\n"
-	"        expire snapshots beyond the retention policy (the store's\n"
-	"        snapdiff.keepDays, keepCount, maxBytes, pruneGrace; flags "
-	"override,\n"
-	"        --save stores them) and delete what no snapshot keeps\n"
-	"  du [--store DIR | --worktree DIR | --all] [--json]\n"
-	"        bytes on disk (du -sB1 -l), objects and snapshots of a store\n"
-	"  pin ID|LABEL, unpin ID|LABEL [--store DIR | --worktree DIR]\n"
-	"        never expire (or again allow expiring) these snapshots\n"
-	"\n"
-	"options for every command:\n"
-	"  --memory-limit BYTES  fail cleanly instead of using more memory\n"
-	"                        (K, M, G suffixes; default 256M)\n"
-	"  --help, --version\n";
+    "usage: snapdiff [--memory-limit BYTES] <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  track [--worktree DIR] [--store DIR] [--label NAME] [--strict] "
+    "[--json]\n"
+    "        snapshot the worktree; prints the tree id last\n"
+    "  log [--store DIR | --worktree DIR] [--json]\n"
+    "        list the store's snapshots, oldest first\n"
+    "  restore TREE [--worktree DIR] [--store DIR] [--json]\n"
+    "        write every file of a snapshot back into the worktree\n"
+    "  revert TREE [--worktree DIR] [--store DIR] [--json] -- PATH...\n"
+    "        put the named paths back as they were in a snapshot\n"
+    "  diff [--store DIR | --git-dir DIR | --worktree DIR] FROM [TO]\n"
+    "        [--stat|--numstat|--name-status|--json|--format opencode]\n"
+    "        [--exit-code] [--max-file-bytes SIZE] [--max-patch-bytes SIZE]\n"
+    "        [--max-total-patch-bytes SIZE] [--max-files N]\n"
+    "        summarize what changed between two tree-ishes (a tree id,\n"
+    "        snapshot id or label, HEAD~N); with FROM alone the worktree\n"
+    "        is snapshotted first and is TO\n"
+    "  prune [--store DIR | --worktree DIR] [--keep-days N] "
+    "[--keep-count N]\n"
+    "        [--max-bytes SIZE] [--grace DURATION] [--save] [--dry-run] "
+    "[--json]\n"
+    "        expire snapshots beyond the retention policy (the store's\n"
+    "        snapdiff.keepDays, keepCount, maxBytes, pruneGrace; flags "
+    "override,\n"
+    "        --save stores them) and delete what no snapshot keeps\n"
+    "  du [--store DIR | --worktree DIR | --all] [--json]\n"
+    "        bytes on disk (du -sB1 -l), objects and snapshots of a store\n"
+    "  pin ID|LABEL, unpin ID|LABEL [--store DIR | --worktree DIR]\n"
+    "        never expire (or again allow expiring) these snapshots\n"
+    "\n"
+    "options for every command:\n"
+    "  --memory-limit BYTES  fail cleanly instead of using more memory\n"
+    "                        (K, M, G suffixes; default 256M)\n"
+    "  --help, --version\n";
 
 int cli_common_opt(cli_common *c, int argc, char **argv, int *i)
 {
@@ -131,20 +131,20 @@ void cli_add_peaks(json_t *obj)
 	struct rusage ru;
 
 	json_object_set_new(obj, "peak_bytes",
-			    json_integer((json_int_t)sdf_alloc_peak()));
+	                    json_integer((json_int_t)sdf_alloc_peak()));
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		json_object_set_new(obj, "peak_rss_bytes",
-				    json_integer((json_int_t)ru.ru_maxrss * 1024));
+		json_object_set_new(
+		    obj, "peak_rss_bytes",
+		    json_integer((json_int_t)ru.ru_maxrss * 1024));
 }
 
 static const struct {
 	const char *name;
 	int (*run)(int, char **);
 } commands[] = {
-	{"track", cmd_track},	  {"log", cmd_log},   {"restore", cmd_restore},
-	{"revert", cmd_revert}, {"diff", cmd_diff},
-	{"prune", cmd_prune},	{"du", cmd_du},	      {"pin", cmd_pin},
-	{"unpin", cmd_unpin},
+    {"track", cmd_track},   {"log", cmd_log},   {"restore", cmd_restore},
+    {"revert", cmd_revert}, {"diff", cmd_diff}, {"prune", cmd_prune},
+    {"du", cmd_du},         {"pin", cmd_pin},   {"unpin", cmd_unpin},
 };
 
 int main(int argc, char **argv)
@@ -166,7 +166,7 @@ int main(int argc, char **argv)
 			if (i + 1 >= argc ||
 			    sdf_parse_size(argv[i + 1], &limit) < 0)
 				return cli_usage("--memory-limit takes a byte "
-						 "count such as 64M");
+				                 "count such as 64M");
 			i++;
 		}
 	}
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 				cmd = (int)c;
 				/* hand the command its own argv */
 				memmove(&argv[1], &argv[i + 1],
-					sizeof(char *) * (size_t)(argc - i));
+				        sizeof(char *) * (size_t)(argc - i));
 				argc -= i;
 				break;
 			}

@@ -24,7 +24,7 @@ struct report {
 };
 
 static void on_notice(const char *path, int code, const char *message,
-		      void *payload)
+                      void *payload)
 {
 	struct report *r = payload;
 
@@ -33,7 +33,7 @@ static void on_notice(const char *path, int code, const char *message,
 		json_t *o = json_object();
 		json_object_set_new(o, "path", json_string(path));
 		json_object_set_new(o, "error",
-				    json_string(sdf_error_name(code)));
+		                    json_string(sdf_error_name(code)));
 		json_object_set_new(o, "message", json_string(message));
 		json_array_append_new(r->errors, o);
 	}
@@ -46,9 +46,9 @@ static void on_changed(const char *path, int action, void *payload)
 	if (r->json)
 		return;
 	printf("%c\t%s\n",
-	       action == SDF_RESTORE_ADDED	 ? 'A'
+	       action == SDF_RESTORE_ADDED     ? 'A'
 	       : action == SDF_RESTORE_DELETED ? 'D'
-					       : 'M',
+	                                       : 'M',
 	       path);
 }
 
@@ -57,7 +57,7 @@ static void on_changed(const char *path, int action, void *payload)
  * only when paths is not NULL.
  */
 static int parse(cli_common *c, const char **tree, char ***paths,
-		 size_t *npaths, int argc, char **argv)
+                 size_t *npaths, int argc, char **argv)
 {
 	const char *cmd = argv[0];
 	int r;
@@ -77,25 +77,25 @@ static int parse(cli_common *c, const char **tree, char ***paths,
 			continue;
 		if (argv[i][0] == '-' && argv[i][1])
 			return cli_usage("%s: unknown option '%s'", cmd,
-					 argv[i]);
+			                 argv[i]);
 		if (*tree)
 			return paths ? cli_usage("%s: put the paths after "
-						 "'--'",
-						 cmd)
-				     : cli_usage("%s: unexpected '%s'", cmd,
-						 argv[i]);
+			                         "'--'",
+			                         cmd)
+			             : cli_usage("%s: unexpected '%s'", cmd,
+			                         argv[i]);
 		*tree = argv[i];
 	}
 	if (!*tree)
 		return cli_usage("%s: which snapshot? give a tree id, "
-				 "snapshot id or label",
-				 cmd);
+		                 "snapshot id or label",
+		                 cmd);
 	if (paths && !*npaths)
 		return cli_usage("%s: give the paths to revert after '--'",
-				 cmd);
+		                 cmd);
 	if (c->git_dir)
 		return cli_usage("%s reads from a snapdiff store; use --store",
-				 cmd);
+		                 cmd);
 	return 0;
 }
 
@@ -112,7 +112,7 @@ static int run(int argc, char **argv, int revert)
 	int rc, err;
 
 	if ((rc = parse(&c, &tree, revert ? &paths : NULL, &npaths, argc,
-			argv)) != 0)
+	                argv)) != 0)
 		return rc;
 	rep.json = c.json;
 	if (c.json && !(rep.errors = json_array())) {
@@ -125,9 +125,9 @@ static int run(int argc, char **argv, int revert)
 	memset(&res, 0, sizeof(res));
 	if ((err = cli_open_store(&st, &c, 0)) == 0)
 		err = revert ? sdf_snapshot_revert(&res, st, tree,
-						   (const char *const *)paths,
-						   npaths, &opts)
-			     : sdf_snapshot_restore(&res, st, tree, &opts);
+		                                   (const char *const *)paths,
+		                                   npaths, &opts)
+		             : sdf_snapshot_restore(&res, st, tree, &opts);
 	if (err < 0 && !res.written && !res.unchanged && !res.removed &&
 	    !res.errors) {
 		/* nothing was done: one clear line */
@@ -137,10 +137,10 @@ static int run(int argc, char **argv, int revert)
 	rc = 0;
 	fflush(stdout);
 	fprintf(stderr,
-		"snapdiff: %s %s: %" PRIu64 " written, %" PRIu64
-		" unchanged, %" PRIu64 " deleted, %" PRIu64 " failed\n",
-		revert ? "reverted to" : "restored", res.tree, res.written,
-		res.unchanged, res.removed, res.errors);
+	        "snapdiff: %s %s: %" PRIu64 " written, %" PRIu64
+	        " unchanged, %" PRIu64 " deleted, %" PRIu64 " failed\n",
+	        revert ? "reverted to" : "restored", res.tree, res.written,
+	        res.unchanged, res.removed, res.errors);
 	if (err < 0)
 		rc = cli_fail();
 	if (c.json) {
@@ -148,26 +148,28 @@ static int run(int argc, char **argv, int revert)
 		json_object_set_new(o, "tree", json_string(res.tree));
 		json_object_set_new(o, "ok", json_boolean(err == 0));
 		json_object_set_new(o, "written",
-				    json_integer((json_int_t)res.written));
-		json_object_set_new(o, "written_bytes",
-				    json_integer((json_int_t)res.written_bytes));
+		                    json_integer((json_int_t)res.written));
+		json_object_set_new(
+		    o, "written_bytes",
+		    json_integer((json_int_t)res.written_bytes));
 		json_object_set_new(o, "unchanged",
-				    json_integer((json_int_t)res.unchanged));
+		                    json_integer((json_int_t)res.unchanged));
 		json_object_set_new(o, "removed",
-				    json_integer((json_int_t)res.removed));
+		                    json_integer((json_int_t)res.removed));
 		json_object_set_new(o, "failed",
-				    json_integer((json_int_t)res.errors));
+		                    json_integer((json_int_t)res.errors));
 		json_object_set_new(o, "errors", rep.errors);
 		rep.errors = NULL;
 		if (err < 0) {
 			json_object_set_new(o, "error",
-					    json_string(sdf_error_name(err)));
+			                    json_string(sdf_error_name(err)));
 			json_object_set_new(o, "message",
-					    json_string(sdf_error_last()));
+			                    json_string(sdf_error_last()));
 		}
-		json_object_set_new(o, "store", json_string(sdf_store_path(st)));
+		json_object_set_new(o, "store",
+		                    json_string(sdf_store_path(st)));
 		json_object_set_new(o, "worktree",
-				    json_string(sdf_store_worktree(st)));
+		                    json_string(sdf_store_worktree(st)));
 		cli_add_peaks(o);
 		if (cli_print_json(o) != 0)
 			rc = CLI_EXIT_ERROR;

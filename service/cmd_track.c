@@ -9,17 +9,17 @@
 #include <time.h>
 
 static void print_notice(const char *path, int code, const char *message,
-			 void *payload)
+                         void *payload)
 {
 	json_t *skipped = payload;
 
 	fprintf(stderr, "snapdiff: warning: kept '%s' as it was: %s\n", path,
-		message);
+	        message);
 	if (skipped) {
 		json_t *o = json_object();
 		json_object_set_new(o, "path", json_string(path));
 		json_object_set_new(o, "error",
-				    json_string(sdf_error_name(code)));
+		                    json_string(sdf_error_name(code)));
 		json_object_set_new(o, "message", json_string(message));
 		json_array_append_new(skipped, o);
 	}
@@ -47,7 +47,8 @@ int cmd_track(int argc, char **argv)
 			return cli_usage("track: unexpected '%s'", argv[i]);
 	}
 	if (c.git_dir)
-		return cli_usage("track writes to a snapdiff store; use --store");
+		return cli_usage(
+		    "track writes to a snapdiff store; use --store");
 	if (c.json)
 		skipped = json_array();
 	opts.notice = print_notice;
@@ -62,22 +63,26 @@ int cmd_track(int argc, char **argv)
 		json_object_set_new(o, "tree", json_string(res.tree));
 		json_object_set_new(o, "id", json_string(res.id));
 		json_object_set_new(o, "created", json_boolean(res.created));
-		json_object_set_new(o, "label", opts.label
-						      ? json_string(opts.label)
-						      : json_null());
-		json_object_set_new(o, "files", json_integer((json_int_t)res.files));
-		json_object_set_new(o, "bytes", json_integer((json_int_t)res.bytes));
+		json_object_set_new(o, "label",
+		                    opts.label ? json_string(opts.label)
+		                               : json_null());
+		json_object_set_new(o, "files",
+		                    json_integer((json_int_t)res.files));
+		json_object_set_new(o, "bytes",
+		                    json_integer((json_int_t)res.bytes));
 		json_object_set_new(o, "written",
-				    json_integer((json_int_t)res.written));
-		json_object_set_new(o, "written_bytes",
-				    json_integer((json_int_t)res.written_bytes));
+		                    json_integer((json_int_t)res.written));
+		json_object_set_new(
+		    o, "written_bytes",
+		    json_integer((json_int_t)res.written_bytes));
 		json_object_set_new(o, "removed",
-				    json_integer((json_int_t)res.removed));
+		                    json_integer((json_int_t)res.removed));
 		json_object_set_new(o, "skipped", skipped);
 		skipped = NULL;
-		json_object_set_new(o, "store", json_string(sdf_store_path(st)));
+		json_object_set_new(o, "store",
+		                    json_string(sdf_store_path(st)));
 		json_object_set_new(o, "worktree",
-				    json_string(sdf_store_worktree(st)));
+		                    json_string(sdf_store_worktree(st)));
 		cli_add_peaks(o);
 		rc = cli_print_json(o);
 	} else {
@@ -113,8 +118,8 @@ int cmd_log(int argc, char **argv)
 		if (!r)
 			return cli_usage("log: unexpected '%s'", argv[i]);
 	}
-	if (cli_open_store(&st, &c, 0) < 0 ||
-	    sdf_store_lock(st, 0) < 0 || sdf_snapshot_log(&list, &n, st) < 0) {
+	if (cli_open_store(&st, &c, 0) < 0 || sdf_store_lock(st, 0) < 0 ||
+	    sdf_snapshot_log(&list, &n, st) < 0) {
 		rc = cli_fail();
 		goto done;
 	}
@@ -124,20 +129,23 @@ int cmd_log(int argc, char **argv)
 			json_t *o = json_object();
 			iso_time(when, sizeof(when), list[i].time);
 			json_object_set_new(o, "id", json_string(list[i].id));
-			json_object_set_new(o, "tree", json_string(list[i].tree));
+			json_object_set_new(o, "tree",
+			                    json_string(list[i].tree));
 			json_object_set_new(o, "commit",
-					    json_string(list[i].commit));
+			                    json_string(list[i].commit));
 			json_object_set_new(o, "time",
-					    json_integer(list[i].time));
+			                    json_integer(list[i].time));
 			json_object_set_new(o, "time_iso", json_string(when));
 			json_object_set_new(o, "label",
-					    list[i].label
-						    ? json_string(list[i].label)
-						    : json_null());
-			json_object_set_new(o, "files",
-					    json_integer((json_int_t)list[i].files));
-			json_object_set_new(o, "bytes",
-					    json_integer((json_int_t)list[i].bytes));
+			                    list[i].label
+			                        ? json_string(list[i].label)
+			                        : json_null());
+			json_object_set_new(
+			    o, "files",
+			    json_integer((json_int_t)list[i].files));
+			json_object_set_new(
+			    o, "bytes",
+			    json_integer((json_int_t)list[i].bytes));
 			json_array_append_new(arr, o);
 		}
 		rc = cli_print_json(arr);

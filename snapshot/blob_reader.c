@@ -46,15 +46,15 @@ static void hash_final(sha1_ctx *c, unsigned char out[20])
 static void blob_header(sha1_ctx *c, uint64_t size)
 {
 	char hdr[32];
-	int n = snprintf(hdr, sizeof(hdr), "blob %llu",
-			 (unsigned long long)size);
+	int n =
+	    snprintf(hdr, sizeof(hdr), "blob %llu", (unsigned long long)size);
 
 	sha1_init(c);
 	hash_update(c, hdr, (size_t)n + 1);
 }
 
 int sdf_blob_id_of_fd(git_oid *out, int fd, uint64_t size, void *buf,
-		      size_t cap)
+                      size_t cap)
 {
 	sha1_ctx c;
 	uint64_t total = 0;
@@ -116,7 +116,7 @@ struct sdf_blob_reader {
 static int corrupt(sdf_blob_reader *r, const char *why)
 {
 	r->error = sdf_error_set(SDF_ECORRUPT, "object %s is damaged: %s",
-				 r->hex, why);
+	                         r->hex, why);
 	return r->error;
 }
 
@@ -131,8 +131,8 @@ static int inflate_step(sdf_blob_reader *r)
 			;
 		if (n < 0)
 			return r->error = sdf_error_set_errno(
-				       SDF_EIO, errno, "cannot read object %s",
-				       r->hex);
+			           SDF_EIO, errno, "cannot read object %s",
+			           r->hex);
 		if (n == 0)
 			r->in_eof = 1;
 		r->zs.next_in = r->in;
@@ -151,9 +151,9 @@ static int inflate_step(sdf_blob_reader *r)
 		return 0;
 	case Z_MEM_ERROR:
 		return r->error = sdf_error_set(SDF_EBUDGET,
-						"inflating object %s: memory "
-						"budget exceeded",
-						r->hex);
+		                                "inflating object %s: memory "
+		                                "budget exceeded",
+		                                r->hex);
 	default:
 		return corrupt(r, r->zs.msg ? r->zs.msg : "bad zlib data");
 	}
@@ -161,7 +161,7 @@ static int inflate_step(sdf_blob_reader *r)
 
 /* Inflates into buf[0..cap) until it is full or the stream ends. */
 static int inflate_into(size_t *got, sdf_blob_reader *r, unsigned char *buf,
-			size_t cap)
+                        size_t cap)
 {
 	int err;
 
@@ -183,8 +183,8 @@ static int parse_header(sdf_blob_reader *r)
 
 	r->zs.next_out = r->pending;
 	r->zs.avail_out = HEADER_MAX;
-	while (!(nul = memchr(r->pending, '\0',
-			      HEADER_MAX - r->zs.avail_out))) {
+	while (
+	    !(nul = memchr(r->pending, '\0', HEADER_MAX - r->zs.avail_out))) {
 		if (r->zs.avail_out == 0 || r->stream_end)
 			return corrupt(r, "no object header");
 		if ((err = inflate_step(r)) < 0)
@@ -195,9 +195,9 @@ static int parse_header(sdf_blob_reader *r)
 	if (memcmp(r->pending, "blob ", 5) != 0) {
 		p = memchr(r->pending, ' ', hlen);
 		return r->error = sdf_error_set(
-			       SDF_EINVAL, "object %s is a %.*s, not a blob",
-			       r->hex, p ? (int)(p - r->pending) : 0,
-			       (const char *)r->pending);
+		           SDF_EINVAL, "object %s is a %.*s, not a blob",
+		           r->hex, p ? (int)(p - r->pending) : 0,
+		           (const char *)r->pending);
 	}
 	p = r->pending + 5;
 	if (p == nul || (*p == '0' && p + 1 != nul))
@@ -233,7 +233,7 @@ static int finish(sdf_blob_reader *r)
 			hash_final(&r->sha, digest);
 			if (memcmp(digest, r->id.id, 20) != 0)
 				return corrupt(r, "its content does not "
-						  "match its id");
+				                  "match its id");
 		}
 		close(r->fd);
 		r->fd = -1;
@@ -243,7 +243,7 @@ static int finish(sdf_blob_reader *r)
 }
 
 static int read_loose(size_t *nread, sdf_blob_reader *r, unsigned char *buf,
-		      size_t want)
+                      size_t want)
 {
 	size_t n = 0, got;
 	int err;
@@ -270,7 +270,7 @@ static int read_loose(size_t *nread, sdf_blob_reader *r, unsigned char *buf,
 }
 
 int sdf_blob_reader_read(size_t *nread, sdf_blob_reader *r, void *buf,
-			 size_t cap)
+                         size_t cap)
 {
 	uint64_t left;
 	size_t want;
@@ -348,13 +348,13 @@ static int open_loose(int *fd, git_repository *repo, const char *hex)
 
 	*fd = -1;
 	if ((size_t)snprintf(objects, sizeof(objects), "%sobjects",
-			     git_repository_commondir(repo)) >= sizeof(objects))
+	                     git_repository_commondir(repo)) >= sizeof(objects))
 		return sdf_error_set(SDF_EINVAL, "store path too long");
 	if ((*fd = open_loose_in(objects, strlen(objects), hex)) >= 0)
 		return 0;
 	if (errno != ENOENT)
 		return sdf_error_set_errno(SDF_EIO, errno,
-					   "cannot open object %s", hex);
+		                           "cannot open object %s", hex);
 	snprintf(alt, sizeof(alt), "%s/info/alternates", objects);
 	if ((afd = open(alt, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
@@ -376,7 +376,7 @@ static int open_loose(int *fd, git_repository *repo, const char *hex)
 		*fd = open_loose_in(alt, strlen(alt), hex);
 		if (*fd < 0 && errno != ENOENT) {
 			err = sdf_error_set_errno(SDF_EIO, errno,
-						  "cannot open object %s", hex);
+			                          "cannot open object %s", hex);
 			break;
 		}
 	}
@@ -384,8 +384,7 @@ static int open_loose(int *fd, git_repository *repo, const char *hex)
 	return err;
 }
 
-static int open_packed(sdf_blob_reader *r, git_repository *repo,
-		       uint64_t cap)
+static int open_packed(sdf_blob_reader *r, git_repository *repo, uint64_t cap)
 {
 	git_odb *odb = NULL;
 	git_object_t type;
@@ -403,7 +402,7 @@ static int open_packed(sdf_blob_reader *r, git_repository *repo,
 			return 0;
 		}
 		return sdf_error_set(SDF_ENOTFOUND, "no object %s in the store",
-				     r->hex);
+		                     r->hex);
 	}
 	if (err < 0) {
 		err = sdf_git_error(err, "cannot read object %s", r->hex);
@@ -411,16 +410,16 @@ static int open_packed(sdf_blob_reader *r, git_repository *repo,
 	}
 	if (type != GIT_OBJECT_BLOB) {
 		err = sdf_error_set(SDF_EINVAL, "object %s is a %s, not a blob",
-				    r->hex, git_object_type2string(type));
+		                    r->hex, git_object_type2string(type));
 		goto done;
 	}
 	if ((uint64_t)len > cap || len > sdf_alloc_available() / 2) {
 		err = sdf_error_set(SDF_ETOOBIG,
-				    "blob %s is packed and %zu bytes; packed "
-				    "blobs are read whole, so only up to %llu "
-				    "bytes (and half the free memory budget) "
-				    "(unpack the store's objects to stream it)",
-				    r->hex, len, (unsigned long long)cap);
+		                    "blob %s is packed and %zu bytes; packed "
+		                    "blobs are read whole, so only up to %llu "
+		                    "bytes (and half the free memory budget) "
+		                    "(unpack the store's objects to stream it)",
+		                    r->hex, len, (unsigned long long)cap);
 		goto done;
 	}
 	if ((err = git_odb_read(&r->packed, odb, &r->id)) < 0) {
@@ -436,12 +435,12 @@ done:
 }
 
 int sdf_blob_reader_open_oid(sdf_blob_reader **out, git_repository *repo,
-			     const git_oid *id,
-			     const sdf_blob_reader_options *opts)
+                             const git_oid *id,
+                             const sdf_blob_reader_options *opts)
 {
 	sdf_blob_reader *r;
-	uint64_t cap = opts && opts->packed_max ? opts->packed_max
-						: SDF_BLOB_PACKED_MAX;
+	uint64_t cap =
+	    opts && opts->packed_max ? opts->packed_max : SDF_BLOB_PACKED_MAX;
 	int err;
 
 	*out = NULL;
@@ -464,9 +463,9 @@ int sdf_blob_reader_open_oid(sdf_blob_reader **out, git_repository *repo,
 	sdf_zstream_use_budget(&r->zs);
 	if (inflateInit(&r->zs) != Z_OK) {
 		err = sdf_error_set(SDF_EBUDGET,
-				    "cannot start inflating object %s: "
-				    "memory budget exceeded",
-				    r->hex);
+		                    "cannot start inflating object %s: "
+		                    "memory budget exceeded",
+		                    r->hex);
 		goto done;
 	}
 	r->zs_live = 1;
@@ -482,8 +481,8 @@ done:
 }
 
 int sdf_blob_reader_open_ext(sdf_blob_reader **out, sdf_store *st,
-			     const char *oid_hex,
-			     const sdf_blob_reader_options *opts)
+                             const char *oid_hex,
+                             const sdf_blob_reader_options *opts)
 {
 	git_oid id;
 
@@ -492,14 +491,14 @@ int sdf_blob_reader_open_ext(sdf_blob_reader **out, sdf_store *st,
 	    git_oid_fromstr(&id, oid_hex) < 0) {
 		git_error_clear();
 		return sdf_error_set(SDF_EINVAL,
-				     "'%s' is not a 40-digit object id",
-				     oid_hex ? oid_hex : "");
+		                     "'%s' is not a 40-digit object id",
+		                     oid_hex ? oid_hex : "");
 	}
 	return sdf_blob_reader_open_oid(out, st->repo, &id, opts);
 }
 
 int sdf_blob_reader_open(sdf_blob_reader **out, sdf_store *st,
-			 const char *oid_hex)
+                         const char *oid_hex)
 {
 	return sdf_blob_reader_open_ext(out, st, oid_hex, NULL);
 }

@@ -58,7 +58,7 @@ static void *g_realloc(void *ptr, size_t n, const char *file, int line)
 }
 
 static void *g_reallocarray(void *ptr, size_t nelem, size_t elsize,
-			    const char *file, int line)
+                            const char *file, int line)
 {
 	(void)file;
 	(void)line;
@@ -66,7 +66,7 @@ static void *g_reallocarray(void *ptr, size_t nelem, size_t elsize,
 }
 
 static void *g_mallocarray(size_t nelem, size_t elsize, const char *file,
-			   int line)
+                           int line)
 {
 	(void)file;
 	(void)line;
@@ -74,15 +74,15 @@ static void *g_mallocarray(size_t nelem, size_t elsize, const char *file,
 }
 
 static git_allocator counting_allocator = {
-	g_malloc,  g_calloc,	  g_strdup,	 g_strndup, g_substrdup,
-	g_realloc, g_reallocarray, g_mallocarray, sdf_free};
+    g_malloc,  g_calloc,       g_strdup,      g_strndup, g_substrdup,
+    g_realloc, g_reallocarray, g_mallocarray, sdf_free};
 
 int sdf_snapshot_global_init(void)
 {
 	int err;
 
 	if ((err = git_libgit2_opts(GIT_OPT_SET_ALLOCATOR,
-				    &counting_allocator)) < 0)
+	                            &counting_allocator)) < 0)
 		return sdf_git_error(err, "cannot install the allocator");
 	if ((err = git_libgit2_init()) < 0)
 		return sdf_git_error(err, "cannot initialise libgit2");
@@ -122,8 +122,8 @@ int sdf_git_error(int giterr, const char *fmt, ...)
 	if (sdf_alloc_failed()) {
 		sdf_alloc_clear_failed();
 		return sdf_error_set(SDF_EBUDGET,
-				     "%s: memory budget exceeded (%zu bytes)",
-				     ctx, sdf_alloc_limit());
+		                     "%s: memory budget exceeded (%zu bytes)",
+		                     ctx, sdf_alloc_limit());
 	}
 	if ((!ge || !ge->message || !ge->message[0]) && saved_errno)
 		return sdf_error_set_errno(SDF_EIO, saved_errno, "%s", ctx);
@@ -145,12 +145,12 @@ int sdf_git_error(int giterr, const char *fmt, ...)
 		    strstr(ge->message, "No space left"))
 			code = SDF_ENOSPC;
 		else if (ge && (ge->klass == GIT_ERROR_ZLIB ||
-				ge->klass == GIT_ERROR_ODB ||
-				ge->klass == GIT_ERROR_OBJECT))
+		                ge->klass == GIT_ERROR_ODB ||
+		                ge->klass == GIT_ERROR_OBJECT))
 			code = SDF_ECORRUPT;
 	}
 	return sdf_error_set(code, "%s: %s", ctx,
-			     ge && ge->message ? ge->message : "libgit2 error");
+	                     ge && ge->message ? ge->message : "libgit2 error");
 }
 
 /*
@@ -160,14 +160,13 @@ int sdf_git_error(int giterr, const char *fmt, ...)
  * git_reference_next, rev-parsing). A ref is a few dozen bytes; a listing
  * holds the names of one glob's refs.
  */
-int sdf_ref_lookup(git_reference **out, git_repository *repo,
-		   const char *name)
+int sdf_ref_lookup(git_reference **out, git_repository *repo, const char *name)
 {
 	return SDF_UNREFUSED(git_reference_lookup(out, repo, name));
 }
 
 int sdf_ref_iterator(git_reference_iterator **out, git_repository *repo,
-		     const char *glob)
+                     const char *glob)
 {
 	return SDF_UNREFUSED(git_reference_iterator_glob_new(out, repo, glob));
 }
@@ -182,12 +181,11 @@ int sdf_revparse(git_object **out, git_repository *repo, const char *spec)
 	return SDF_UNREFUSED(git_revparse_single(out, repo, spec));
 }
 
-int sdf_ref_create(git_reference **out, git_repository *repo,
-		   const char *name, const git_oid *id, int force,
-		   const char *log_message)
+int sdf_ref_create(git_reference **out, git_repository *repo, const char *name,
+                   const git_oid *id, int force, const char *log_message)
 {
 	return SDF_UNREFUSED(
-		git_reference_create(out, repo, name, id, force, log_message));
+	    git_reference_create(out, repo, name, id, force, log_message));
 }
 
 int sdf_index_add(git_index *index, const git_index_entry *entry)

@@ -19,7 +19,7 @@ typedef struct sdf_ignore sdf_ignore;
  * info_exclude and excludes_file are files (either may be NULL or missing).
  */
 int sdf_ignore_new(sdf_ignore **out, const char *info_exclude,
-		   const char *excludes_file);
+                   const char *excludes_file);
 void sdf_ignore_free(sdf_ignore *ig);
 
 /*

@@ -80,7 +80,7 @@ static int check_loose(struct guard *g, const git_oid *id, int whole)
 
 	git_oid_tostr(hex, sizeof(hex), id);
 	if ((size_t)snprintf(path, sizeof(path), "%s/%.2s/%s", g->objects, hex,
-			     hex + 2) >= sizeof(path) ||
+	                     hex + 2) >= sizeof(path) ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return GIT_PASSTHROUGH; /* packed, absent or unreadable */
 	memset(&zs, 0, sizeof(zs));
@@ -115,8 +115,8 @@ static int check_loose(struct guard *g, const git_oid *id, int whole)
 		}
 		size_t got = CHUNK - zs.avail_out;
 		if (hlen == 0 && got) {
-			size_t take = got < HEADER_MAX - hn ? got
-							    : HEADER_MAX - hn;
+			size_t take =
+			    got < HEADER_MAX - hn ? got : HEADER_MAX - hn;
 			memcpy(head + hn, out, take);
 			hn += take;
 			if ((hlen = parse_header(head, hn, &size)) < 0) {
@@ -148,7 +148,7 @@ done:
 }
 
 static int guard_read(void **data, size_t *len, git_object_t *type,
-		      git_odb_backend *b, const git_oid *id)
+                      git_odb_backend *b, const git_oid *id)
 {
 	(void)data;
 	(void)len;
@@ -157,7 +157,7 @@ static int guard_read(void **data, size_t *len, git_object_t *type,
 }
 
 static int guard_read_header(size_t *len, git_object_t *type,
-			     git_odb_backend *b, const git_oid *id)
+                             git_odb_backend *b, const git_oid *id)
 {
 	(void)len;
 	(void)type;
@@ -165,8 +165,8 @@ static int guard_read_header(size_t *len, git_object_t *type,
 }
 
 static int guard_read_prefix(git_oid *out, void **data, size_t *len,
-			     git_object_t *type, git_odb_backend *b,
-			     const git_oid *short_id, size_t n)
+                             git_object_t *type, git_odb_backend *b,
+                             const git_oid *short_id, size_t n)
 {
 	(void)out;
 	(void)data;
@@ -174,7 +174,7 @@ static int guard_read_prefix(git_oid *out, void **data, size_t *len,
 	(void)type;
 	/* a full id is read as such; abbreviations go to libgit2 */
 	return n >= GIT_OID_HEXSZ ? check_loose((struct guard *)b, short_id, 1)
-				  : GIT_PASSTHROUGH;
+	                          : GIT_PASSTHROUGH;
 }
 
 static void guard_free(git_odb_backend *b)
@@ -192,7 +192,8 @@ int sdf_store_guard_odb(git_repository *repo, const char *store_path)
 	size_t len = strlen(store_path) + sizeof("/objects");
 	int err;
 
-	if (!(g = sdf_calloc(1, sizeof(*g))) || !(g->objects = sdf_malloc(len))) {
+	if (!(g = sdf_calloc(1, sizeof(*g))) ||
+	    !(g->objects = sdf_malloc(len))) {
 		sdf_free(g);
 		return SDF_EBUDGET;
 	}

@@ -1436,9 +1436,9 @@ int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
 				memset(&scan, 0, sizeof(scan));
 				scan.cutoff = now;
 				scan.cutoff.tv_sec -=
-					(time_t)out->policy.grace_seconds;
+				    (time_t)out->policy.grace_seconds;
 				if ((err = sdf_store_scan_run(&scan,
-							      st->path)) < 0)
+				                              st->path)) < 0)
 					goto done;
 			}
 		}

@@ -73,7 +73,7 @@ static int report(struct ctx *c, int err)
 	if (!c->first_err) {
 		c->first_err = err;
 		snprintf(c->first_msg, sizeof(c->first_msg), "'%.200s': %.300s",
-			 c->path, sdf_error_last());
+		         c->path, sdf_error_last());
 	}
 	if (c->opts.notice)
 		c->opts.notice(c->path, err, sdf_error_last(), c->opts.payload);
@@ -94,7 +94,7 @@ static int push(struct ctx *c, size_t plen, const char *name, size_t *out)
 
 	if (plen + 1 + n >= sizeof(c->path))
 		return sdf_error_set(SDF_ETOOBIG, "path too long: '%.*s/%s'",
-				     (int)plen, c->path, name);
+		                     (int)plen, c->path, name);
 	if (plen)
 		c->path[plen++] = '/';
 	memcpy(c->path + plen, name, n + 1);
@@ -177,7 +177,7 @@ static int in_order(const git_tree *tree, size_t i)
 	if (i == 0)
 		return 1;
 	if (entry_cmp(entry_name(tree, i - 1), is_dir_entry(tree, i - 1), name,
-		      is_dir_entry(tree, i)) >= 0)
+	              is_dir_entry(tree, i)) >= 0)
 		return 0;
 	for (size_t j = i; is_dir_entry(tree, i) && j-- > 0;) {
 		const char *prev = entry_name(tree, j);
@@ -190,16 +190,16 @@ static int in_order(const git_tree *tree, size_t i)
 }
 
 static int check_tree(struct ctx *c, const git_tree *tree, size_t plen,
-		      int depth)
+                      int depth)
 {
 	size_t n = git_tree_entrycount(tree), len;
 	int err;
 
 	if (depth > MAX_DEPTH)
 		return sdf_error_set(SDF_ETOOBIG,
-				     "the snapshot nests directories more "
-				     "than %d deep at '%s'",
-				     MAX_DEPTH, c->path);
+		                     "the snapshot nests directories more "
+		                     "than %d deep at '%s'",
+		                     MAX_DEPTH, c->path);
 	for (size_t i = 0; i < n; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
 		const char *name = git_tree_entry_name(e);
@@ -207,23 +207,24 @@ static int check_tree(struct ctx *c, const git_tree *tree, size_t plen,
 
 		if (bad_name(name))
 			return sdf_error_set(SDF_EUNSAFE,
-					     "the snapshot has an unsafe path "
-					     "'%s%s%s'; nothing was written",
-					     c->path, plen ? "/" : "", name);
+			                     "the snapshot has an unsafe path "
+			                     "'%s%s%s'; nothing was written",
+			                     c->path, plen ? "/" : "", name);
 		if (!in_order(tree, i))
-			return sdf_error_set(SDF_ECORRUPT,
-					     "the snapshot has a damaged tree: "
-					     "'%s%s%s' is a duplicate or out of "
-					     "order; nothing was written",
-					     c->path, plen ? "/" : "", name);
+			return sdf_error_set(
+			    SDF_ECORRUPT,
+			    "the snapshot has a damaged tree: "
+			    "'%s%s%s' is a duplicate or out of "
+			    "order; nothing was written",
+			    c->path, plen ? "/" : "", name);
 		if ((err = push(c, plen, name, &len)) < 0)
 			return err;
 		switch (git_tree_entry_filemode(e)) {
 		case GIT_FILEMODE_TREE:
 			if ((err = git_tree_lookup(&sub, c->repo,
-						   git_tree_entry_id(e))) < 0)
+			                           git_tree_entry_id(e))) < 0)
 				return sdf_git_error(err, "cannot read '%s'",
-						     c->path);
+				                     c->path);
 			err = check_tree(c, sub, len, depth + 1);
 			git_tree_free(sub);
 			if (err < 0)
@@ -235,10 +236,9 @@ static int check_tree(struct ctx *c, const git_tree *tree, size_t plen,
 		case GIT_FILEMODE_COMMIT:
 			break;
 		default:
-			return sdf_error_set(SDF_ECORRUPT,
-					     "'%s' has an unknown mode %o",
-					     c->path,
-					     git_tree_entry_filemode_raw(e));
+			return sdf_error_set(
+			    SDF_ECORRUPT, "'%s' has an unknown mode %o",
+			    c->path, git_tree_entry_filemode_raw(e));
 		}
 		c->path[plen] = '\0';
 	}
@@ -250,7 +250,7 @@ static int check_tree(struct ctx *c, const git_tree *tree, size_t plen,
 static int open_dir(int dirfd, const char *name)
 {
 	return openat(dirfd, name,
-		      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
 /*
@@ -271,25 +271,24 @@ static int ensure_dir(struct ctx *c, int dirfd, const char *name, int *out)
 		if (errno == ENOENT) {
 			if (mkdirat(dirfd, name, 0777) < 0 && errno != EEXIST)
 				return sdf_error_set_errno(
-					SDF_EIO, errno,
-					"cannot create directory");
+				    SDF_EIO, errno, "cannot create directory");
 			continue;
 		}
 		if (errno != ENOTDIR && errno != ELOOP)
 			return sdf_error_set_errno(SDF_EIO, errno,
-						   "cannot open directory");
+			                           "cannot open directory");
 		if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    S_ISDIR(sb.st_mode))
 			continue; /* changed meanwhile: look again */
 		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
 			return sdf_error_set_errno(SDF_EIO, errno,
-						   "cannot replace by a "
-						   "directory");
+			                           "cannot replace by a "
+			                           "directory");
 		c->res->removed++;
 		changed(c, SDF_RESTORE_DELETED);
 	}
 	return sdf_error_set(SDF_ECHANGED, "kept changing while it was made "
-					   "a directory");
+	                                   "a directory");
 }
 
 /*
@@ -299,7 +298,7 @@ static int ensure_dir(struct ctx *c, int dirfd, const char *name, int *out)
  * the parent is not a real directory (nothing of ours is there).
  */
 static int open_parent(struct ctx *c, const char *path, int create, int *out,
-		       const char **base)
+                       const char **base)
 {
 	const char *p = path, *slash;
 	char name[NAME_MAX + 1];
@@ -318,7 +317,7 @@ static int open_parent(struct ctx *c, const char *path, int create, int *out,
 		name[n] = '\0';
 		if (create) {
 			snprintf(c->path, sizeof(c->path), "%.*s",
-				 (int)(slash - path), path);
+			         (int)(slash - path), path);
 			err = ensure_dir(c, fd, name, &next);
 			snprintf(c->path, sizeof(c->path), "%s", path);
 			if (err < 0) {
@@ -331,7 +330,7 @@ static int open_parent(struct ctx *c, const char *path, int create, int *out,
 			if (err == ENOENT || err == ENOTDIR || err == ELOOP)
 				return 1;
 			return sdf_error_set_errno(SDF_EIO, err,
-						   "cannot open directory");
+			                           "cannot open directory");
 		}
 		close(fd);
 		fd = next;
@@ -352,7 +351,7 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 			continue;
 		if (w < 0)
 			return sdf_error_set_errno(SDF_EIO, errno,
-						   "cannot write");
+			                           "cannot write");
 		p += w;
 		n -= (size_t)w;
 	}
@@ -362,7 +361,7 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 static void tmp_name(struct ctx *c, char *out, size_t len)
 {
 	snprintf(out, len, ".snapdiff-%ld-%u.tmp", (long)getpid(),
-		 c->tmp_seq++);
+	         c->tmp_seq++);
 }
 
 /*
@@ -370,14 +369,14 @@ static void tmp_name(struct ctx *c, char *out, size_t len)
  * the system can name it later (*named = 0), else under a temporary name.
  */
 static int create_file(struct ctx *c, int dirfd, char *tmp, size_t tmplen,
-		       int exec, int *fd, int *named)
+                       int exec, int *fd, int *named)
 {
 	mode_t mode = exec ? 0777 : 0666;
 
 #ifdef O_TMPFILE
 	if (c->tmpfile_ok) {
-		*fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
-			     mode);
+		*fd =
+		    openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
 		if (*fd >= 0) {
 			*named = 0;
 			return 0;
@@ -388,22 +387,20 @@ static int create_file(struct ctx *c, int dirfd, char *tmp, size_t tmplen,
 	*named = 1;
 	for (int attempt = 0; attempt < 100; attempt++) {
 		tmp_name(c, tmp, tmplen);
-		*fd = openat(dirfd, tmp,
-			     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-				     O_CLOEXEC,
-			     mode);
+		*fd = openat(
+		    dirfd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 		if (*fd >= 0)
 			return 0;
 		if (errno != EEXIST)
 			return sdf_error_set_errno(SDF_EIO, errno,
-						   "cannot create a file");
+			                           "cannot create a file");
 	}
 	return sdf_error_set(SDF_EIO, "cannot find a temporary name");
 }
 
 /* Gives the unnamed file fd a temporary name in dirfd. */
-static int name_file(struct ctx *c, int fd, int dirfd, char *tmp,
-		     size_t tmplen)
+static int name_file(struct ctx *c, int fd, int dirfd, char *tmp, size_t tmplen)
 {
 	char proc[64];
 
@@ -414,14 +411,14 @@ static int name_file(struct ctx *c, int fd, int dirfd, char *tmp,
 			return 0;
 		if (errno != EEXIST)
 			return sdf_error_set_errno(SDF_EIO, errno,
-						   "cannot name the new file");
+			                           "cannot name the new file");
 	}
 	return sdf_error_set(SDF_EIO, "cannot find a temporary name");
 }
 
 /* Streams the blob into a new file dirfd/tmp; its stat data in *sb. */
 static int write_regular(struct ctx *c, int dirfd, char *tmp, size_t tmplen,
-			 const git_oid *id, int exec, struct stat *sb)
+                         const git_oid *id, int exec, struct stat *sb)
 {
 	sdf_blob_reader *r = NULL;
 	size_t n;
@@ -433,15 +430,15 @@ static int write_regular(struct ctx *c, int dirfd, char *tmp, size_t tmplen,
 		goto done;
 	for (;;) {
 		if ((err = sdf_blob_reader_read(&n, r, c->buf, WRITE_CHUNK)) <
-			    0 ||
+		        0 ||
 		    n == 0)
 			break;
 		if ((err = write_all(fd, c->buf, n)) < 0)
 			break;
 		c->res->written_bytes += n;
 	}
-	if (err == 0 && !named && (err = name_file(c, fd, dirfd, tmp,
-						   tmplen)) == 0)
+	if (err == 0 && !named &&
+	    (err = name_file(c, fd, dirfd, tmp, tmplen)) == 0)
 		named = 1;
 	if (err == 0 && fstat(fd, sb) < 0)
 		err = sdf_error_set_errno(SDF_EIO, errno, "stat");
@@ -455,7 +452,7 @@ done:
 }
 
 static int write_link(struct ctx *c, int dirfd, char *tmp, size_t tmplen,
-		      const git_oid *id, struct stat *sb)
+                      const git_oid *id, struct stat *sb)
 {
 	sdf_blob_reader *r = NULL;
 	char target[LINK_MAX_BYTES + 1];
@@ -466,15 +463,16 @@ static int write_link(struct ctx *c, int dirfd, char *tmp, size_t tmplen,
 		return err;
 	if (sdf_blob_reader_size(r) > LINK_MAX_BYTES ||
 	    sdf_blob_reader_size(r) == 0) {
-		err = sdf_error_set(SDF_EINVAL,
-				    "symlink target of %llu bytes cannot be "
-				    "made",
-				    (unsigned long long)sdf_blob_reader_size(r));
+		err =
+		    sdf_error_set(SDF_EINVAL,
+		                  "symlink target of %llu bytes cannot be "
+		                  "made",
+		                  (unsigned long long)sdf_blob_reader_size(r));
 		goto done;
 	}
 	do {
 		if ((err = sdf_blob_reader_read(&n, r, target + len,
-						sizeof(target) - len)) < 0)
+		                                sizeof(target) - len)) < 0)
 			goto done;
 		len += n;
 	} while (n > 0 && len < sizeof(target));
@@ -489,7 +487,7 @@ static int write_link(struct ctx *c, int dirfd, char *tmp, size_t tmplen,
 			made = 1;
 		else if (errno != EEXIST) {
 			err = sdf_error_set_errno(SDF_EIO, errno,
-						  "cannot create a symlink");
+			                          "cannot create a symlink");
 			goto done;
 		}
 	}
@@ -529,7 +527,7 @@ static int same_time(const git_index_time *t, const struct timespec *ts)
  * hashed (a symlink's target, a file's content).
  */
 static int same_content(struct ctx *c, int dirfd, const char *name,
-			const struct stat *sb, const git_oid *id)
+                        const struct stat *sb, const git_oid *id)
 {
 	struct stat now;
 	git_oid got;
@@ -550,7 +548,7 @@ static int same_content(struct ctx *c, int dirfd, const char *name,
 	ok = fstat(fd, &now) == 0 && now.st_ino == sb->st_ino &&
 	     now.st_dev == sb->st_dev &&
 	     sdf_blob_id_of_fd(&got, fd, (uint64_t)sb->st_size, c->buf,
-			       WRITE_CHUNK) == 0 &&
+	                       WRITE_CHUNK) == 0 &&
 	     git_oid_equal(&got, id);
 	close(fd);
 	sdf_error_clear();
@@ -558,19 +556,18 @@ static int same_content(struct ctx *c, int dirfd, const char *name,
 }
 
 static int up_to_date(struct ctx *c, int dirfd, const char *name,
-		      const struct stat *sb, const git_oid *id, uint32_t mode)
+                      const struct stat *sb, const git_oid *id, uint32_t mode)
 {
 	const git_index_entry *e;
 
-	if (!c->index ||
-	    !(e = git_index_get_bypath(c->index, c->path, 0)) ||
+	if (!c->index || !(e = git_index_get_bypath(c->index, c->path, 0)) ||
 	    !git_oid_equal(&e->id, id) || e->mode != mode)
 		return 0;
 	if (mode == GIT_FILEMODE_LINK) {
 		if (!S_ISLNK(sb->st_mode))
 			return 0;
 	} else if (!S_ISREG(sb->st_mode) ||
-		   !(sb->st_mode & S_IXUSR) != !is_exec(mode)) {
+	           !(sb->st_mode & S_IXUSR) != !is_exec(mode)) {
 		return 0;
 	}
 	if (e->file_size != (uint32_t)sb->st_size ||
@@ -592,7 +589,7 @@ static int up_to_date(struct ctx *c, int dirfd, const char *name,
 
 /* The index already lists the path: record what was just written. */
 static void refresh_index(struct ctx *c, const git_oid *id, uint32_t mode,
-			  const struct stat *sb)
+                          const struct stat *sb)
 {
 	git_index_entry e;
 
@@ -619,7 +616,7 @@ static void refresh_index(struct ctx *c, const git_oid *id, uint32_t mode,
 
 /* Writes one blob, executable or symlink entry as dirfd/name (c->path). */
 static int write_entry(struct ctx *c, int dirfd, const char *name,
-		       const git_oid *id, uint32_t mode)
+                       const git_oid *id, uint32_t mode)
 {
 	char tmp[64];
 	struct stat sb, now;
@@ -631,19 +628,18 @@ static int write_entry(struct ctx *c, int dirfd, const char *name,
 	if (existed && S_ISDIR(sb.st_mode)) {
 		if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
 			return errno == ENOTEMPTY || errno == EEXIST
-				       ? sdf_error_set(
-						 SDF_ERROR,
-						 "a directory that is not "
-						 "empty stands where the "
-						 "snapshot has a %s; left as "
-						 "it is",
-						 mode == GIT_FILEMODE_LINK
-							 ? "symlink"
-							 : "file")
-				       : sdf_error_set_errno(
-						 SDF_EIO, errno,
-						 "cannot remove the empty "
-						 "directory in the way");
+			           ? sdf_error_set(SDF_ERROR,
+			                           "a directory that is not "
+			                           "empty stands where the "
+			                           "snapshot has a %s; left as "
+			                           "it is",
+			                           mode == GIT_FILEMODE_LINK
+			                               ? "symlink"
+			                               : "file")
+			           : sdf_error_set_errno(
+			                 SDF_EIO, errno,
+			                 "cannot remove the empty "
+			                 "directory in the way");
 	} else if (existed && up_to_date(c, dirfd, name, &sb, id, mode)) {
 		c->res->unchanged++;
 		return 0;
@@ -652,7 +648,7 @@ static int write_entry(struct ctx *c, int dirfd, const char *name,
 		err = write_link(c, dirfd, tmp, sizeof(tmp), id, &sb);
 	else
 		err = write_regular(c, dirfd, tmp, sizeof(tmp), id,
-				    is_exec(mode), &sb);
+		                    is_exec(mode), &sb);
 	if (err < 0)
 		return err;
 	if (renameat(dirfd, tmp, dirfd, name) < 0) {
@@ -660,10 +656,11 @@ static int write_entry(struct ctx *c, int dirfd, const char *name,
 		unlinkat(dirfd, tmp, 0);
 		if (err == EISDIR || err == ENOTEMPTY || err == EEXIST)
 			return sdf_error_set(SDF_ERROR,
-					     "a directory appeared in the way; "
-					     "left as it is");
-		return sdf_error_set_errno(SDF_EIO, err, "cannot rename into "
-							 "place");
+			                     "a directory appeared in the way; "
+			                     "left as it is");
+		return sdf_error_set_errno(SDF_EIO, err,
+		                           "cannot rename into "
+		                           "place");
 	}
 	c->res->written++;
 	changed(c, existed ? SDF_RESTORE_MODIFIED : SDF_RESTORE_ADDED);
@@ -677,11 +674,11 @@ static int write_entry(struct ctx *c, int dirfd, const char *name,
 /* ---- trees ------------------------------------------------------------ */
 
 static int restore_tree(struct ctx *c, int dirfd, const git_tree *tree,
-			size_t plen);
+                        size_t plen);
 
 /* One entry of a tree: c->path is its path already. */
 static int restore_entry(struct ctx *c, int dirfd, const char *name,
-			 const git_tree_entry *e, size_t len)
+                         const git_tree_entry *e, size_t len)
 {
 	uint32_t mode = git_tree_entry_filemode(e);
 	git_tree *sub = NULL;
@@ -690,9 +687,9 @@ static int restore_entry(struct ctx *c, int dirfd, const char *name,
 	switch (mode) {
 	case GIT_FILEMODE_TREE:
 		if ((err = git_tree_lookup(&sub, c->repo,
-					   git_tree_entry_id(e))) < 0)
+		                           git_tree_entry_id(e))) < 0)
 			return report(c,
-				      sdf_git_error(err, "cannot read tree"));
+			              sdf_git_error(err, "cannot read tree"));
 		if ((err = ensure_dir(c, dirfd, name, &fd)) < 0)
 			err = report(c, err);
 		else
@@ -704,8 +701,8 @@ static int restore_entry(struct ctx *c, int dirfd, const char *name,
 		err = report(c, ensure_dir(c, dirfd, name, &fd));
 		break;
 	default:
-		err = report(c, write_entry(c, dirfd, name,
-					    git_tree_entry_id(e), mode));
+		err = report(
+		    c, write_entry(c, dirfd, name, git_tree_entry_id(e), mode));
 	}
 	if (fd >= 0)
 		close(fd);
@@ -713,7 +710,7 @@ static int restore_entry(struct ctx *c, int dirfd, const char *name,
 }
 
 static int restore_tree(struct ctx *c, int dirfd, const git_tree *tree,
-			size_t plen)
+                        size_t plen)
 {
 	size_t n = git_tree_entrycount(tree), len;
 	int err;
@@ -733,8 +730,8 @@ static int restore_tree(struct ctx *c, int dirfd, const git_tree *tree,
 /* ---- set-up and tear-down ---------------------------------------------- */
 
 static int begin(struct ctx *c, git_tree **root, sdf_restore_result *out,
-		 sdf_store *st, const char *spec,
-		 const sdf_restore_options *opts)
+                 sdf_store *st, const char *spec,
+                 const sdf_restore_options *opts)
 {
 	git_oid id;
 	struct stat sb;
@@ -752,17 +749,16 @@ static int begin(struct ctx *c, git_tree **root, sdf_restore_result *out,
 		c->opts = *opts;
 	c->ropts.packed_max = c->opts.packed_max;
 	if (!st->worktree)
-		return sdf_error_set(SDF_EINVAL,
-				     "the store '%s' has no worktree",
-				     st->path);
+		return sdf_error_set(
+		    SDF_EINVAL, "the store '%s' has no worktree", st->path);
 	sdf_alloc_clear_failed();
 	if ((err = sdf_store_resolve_tree(out->tree, st, spec)) < 0) {
 		/* libgit2 reports some failed allocations as "not found" */
 		if (sdf_alloc_failed())
 			err = sdf_error_set(SDF_EBUDGET,
-					    "cannot resolve '%s': memory "
-					    "budget exceeded",
-					    spec);
+			                    "cannot resolve '%s': memory "
+			                    "budget exceeded",
+			                    spec);
 		return err;
 	}
 	if ((err = sdf_store_lock(st, 1)) < 0)
@@ -776,10 +772,9 @@ static int begin(struct ctx *c, git_tree **root, sdf_restore_result *out,
 	c->tmpfile_ok = access("/proc/self/fd", X_OK) == 0;
 	c->root = open(st->worktree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->root < 0)
-		return sdf_error_set_errno(errno == ENOENT ? SDF_ENOTFOUND
-							   : SDF_EIO,
-					   errno, "cannot open worktree '%s'",
-					   st->worktree);
+		return sdf_error_set_errno(
+		    errno == ENOENT ? SDF_ENOTFOUND : SDF_EIO, errno,
+		    "cannot open worktree '%s'", st->worktree);
 	snprintf(p, sizeof(p), "%s/index", st->path);
 	if (stat(p, &sb) == 0 &&
 	    git_repository_index(&c->index, c->repo) == 0 &&
@@ -806,12 +801,12 @@ static int end(struct ctx *c, git_tree *root, int err)
 		}
 	}
 	if (err == 0 && c->first_err)
-		err = sdf_error_set(c->first_err,
-				    "%llu path%s could not be restored; the "
-				    "first: %s",
-				    (unsigned long long)c->res->errors,
-				    c->res->errors == 1 ? "" : "s",
-				    c->first_msg);
+		err =
+		    sdf_error_set(c->first_err,
+		                  "%llu path%s could not be restored; the "
+		                  "first: %s",
+		                  (unsigned long long)c->res->errors,
+		                  c->res->errors == 1 ? "" : "s", c->first_msg);
 	git_index_free(c->index);
 	git_tree_free(root);
 	if (c->root >= 0)
@@ -823,8 +818,7 @@ static int end(struct ctx *c, git_tree *root, int err)
 }
 
 int sdf_snapshot_restore(sdf_restore_result *out, sdf_store *st,
-			 const char *tree_spec,
-			 const sdf_restore_options *opts)
+                         const char *tree_spec, const sdf_restore_options *opts)
 {
 	struct ctx c;
 	git_tree *root = NULL;
@@ -852,9 +846,9 @@ static int normalize(char *out, size_t len, const char *in)
 		return sdf_error_set(SDF_EINVAL, "empty path");
 	if (*in == '/')
 		return sdf_error_set(SDF_EUNSAFE,
-				     "'%s' is absolute; give paths relative "
-				     "to the worktree",
-				     in);
+		                     "'%s' is absolute; give paths relative "
+		                     "to the worktree",
+		                     in);
 	if (strchr(in, '\\'))
 		return sdf_error_set(SDF_EUNSAFE, "'%s' holds a backslash", in);
 	while (*p) {
@@ -863,16 +857,16 @@ static int normalize(char *out, size_t len, const char *in)
 
 		if (n == 2 && !memcmp(p, "..", 2))
 			return sdf_error_set(SDF_EUNSAFE,
-					     "'%s' has a '..' part; paths must "
-					     "stay inside the worktree",
-					     in);
+			                     "'%s' has a '..' part; paths must "
+			                     "stay inside the worktree",
+			                     in);
 		if (n && !(n == 1 && *p == '.') && !sdf_restore_name_ok(p, n))
 			return sdf_error_set(SDF_EUNSAFE,
-					     "'%s' has a '.git' part", in);
+			                     "'%s' has a '.git' part", in);
 		if (n && !(n == 1 && *p == '.')) {
 			if (o + n + 2 > len)
 				return sdf_error_set(SDF_ETOOBIG,
-						     "path too long: '%s'", in);
+				                     "path too long: '%s'", in);
 			if (o)
 				out[o++] = '/';
 			memcpy(out + o, p, n);
@@ -884,9 +878,9 @@ static int normalize(char *out, size_t len, const char *in)
 	}
 	if (!o)
 		return sdf_error_set(SDF_EINVAL,
-				     "'%s' names the whole worktree; use "
-				     "restore for that",
-				     in);
+		                     "'%s' names the whole worktree; use "
+		                     "restore for that",
+		                     in);
 	out[o] = '\0';
 	return 0;
 }
@@ -895,8 +889,7 @@ static int normalize(char *out, size_t len, const char *in)
  * Whether the tree has path as something other than a directory: 1, 0, or
  * a negative SDF_E code.
  */
-static int tree_has_file(struct ctx *c, const git_tree *root,
-			 const char *path)
+static int tree_has_file(struct ctx *c, const git_tree *root, const char *path)
 {
 	git_tree_entry *e = NULL;
 	int has;
@@ -952,9 +945,9 @@ static int delete_file(struct ctx *c)
 	if (unlinkat(fd, base, 0) < 0) {
 		err = errno;
 		close(fd);
-		return err == ENOENT ? 0
-				     : sdf_error_set_errno(SDF_EIO, err,
-							   "cannot delete");
+		return err == ENOENT
+		           ? 0
+		           : sdf_error_set_errno(SDF_EIO, err, "cannot delete");
 	}
 	close(fd);
 	c->res->removed++;
@@ -971,7 +964,7 @@ static int delete_file(struct ctx *c)
  * not set).
  */
 static int delete_tracked_under(struct ctx *c, const git_tree *root,
-				const char *path, int keep_top)
+                                const char *path, int keep_top)
 {
 	size_t plen = strlen(path), pos = 0;
 	char prefix[PATH_MAX];
@@ -1027,8 +1020,8 @@ static int ignored_untracked(struct ctx *c, const char *path)
 	 * 1.5.1 may wait forever on its attribute-cache lock after a refusal
 	 * there, or swallow one and answer "not ignored".
 	 */
-	err = SDF_UNREFUSED(
-		git_ignore_path_is_ignored(&ignored, c->repo, path));
+	err =
+	    SDF_UNREFUSED(git_ignore_path_is_ignored(&ignored, c->repo, path));
 	if (err < 0)
 		return sdf_git_error(err, "cannot tell whether it is ignored");
 	return ignored;
@@ -1047,8 +1040,8 @@ static int revert_one(struct ctx *c, const git_tree *root, const char *path)
 		goto done;
 	}
 	if ((err = delete_tracked_under(c, root, path,
-					found && git_tree_entry_type(e) ==
-							 GIT_OBJECT_TREE)) < 0)
+	                                found && git_tree_entry_type(e) ==
+	                                             GIT_OBJECT_TREE)) < 0)
 		goto done;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	if (found) {
@@ -1069,7 +1062,7 @@ static int revert_one(struct ctx *c, const git_tree *root, const char *path)
 		goto done;
 	if ((err = ignored_untracked(c, path)) > 0)
 		err = sdf_error_set(SDF_EINVAL, "not in the snapshot, but an "
-						"ignored file: not deleted");
+		                                "ignored file: not deleted");
 	if (err < 0) {
 		err = report(c, err);
 		goto done;
@@ -1086,8 +1079,8 @@ done:
 }
 
 int sdf_snapshot_revert(sdf_restore_result *out, sdf_store *st,
-			const char *tree_spec, const char *const *paths,
-			size_t npaths, const sdf_restore_options *opts)
+                        const char *tree_spec, const char *const *paths,
+                        size_t npaths, const sdf_restore_options *opts)
 {
 	struct ctx c;
 	git_tree *root = NULL;
@@ -1122,20 +1115,19 @@ int sdf_snapshot_revert(sdf_restore_result *out, sdf_store *st,
 		err = 0;
 		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
 			if ((err = git_tree_lookup(&sub, c.repo,
-						   git_tree_entry_id(e))) < 0)
+			                           git_tree_entry_id(e))) < 0)
 				err = sdf_git_error(err, "cannot read '%s'",
-						    norm[i]);
+				                    norm[i]);
 			else
 				err = check_tree(&c, sub, strlen(norm[i]), 1);
 			git_tree_free(sub);
 		} else if (git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB &&
-			   git_tree_entry_filemode(e) !=
-				   GIT_FILEMODE_BLOB_EXECUTABLE &&
-			   git_tree_entry_filemode(e) != GIT_FILEMODE_LINK &&
-			   git_tree_entry_filemode(e) != GIT_FILEMODE_COMMIT) {
-			err = sdf_error_set(SDF_ECORRUPT,
-					    "'%s' has an unknown mode",
-					    norm[i]);
+		           git_tree_entry_filemode(e) !=
+		               GIT_FILEMODE_BLOB_EXECUTABLE &&
+		           git_tree_entry_filemode(e) != GIT_FILEMODE_LINK &&
+		           git_tree_entry_filemode(e) != GIT_FILEMODE_COMMIT) {
+			err = sdf_error_set(
+			    SDF_ECORRUPT, "'%s' has an unknown mode", norm[i]);
 		}
 		git_tree_entry_free(e);
 	}

@@ -33,13 +33,13 @@ int sdf_cache_clear(sdf_store *st, uint64_t *freed);
 
 /* A small record: SDF_ENOTFOUND when absent. Free *data with sdf_free(). */
 int sdf_cache_get(void **data, size_t *len, sdf_cache *c, const char *kind,
-		  const char *key);
+                  const char *key);
 int sdf_cache_put(sdf_cache *c, const char *kind, const char *key,
-		  const void *data, size_t len);
+                  const void *data, size_t len);
 
 /* A large record, read-only fd (SDF_ENOTFOUND when absent). */
 int sdf_cache_open_file(int *fd, sdf_cache *c, const char *kind,
-			const char *key);
+                        const char *key);
 /*
  * Writing a large record: create gives a writable fd of a temporary file;
  * commit names it (and enforces the bound), abort drops it. Both close fd.
@@ -50,7 +50,7 @@ typedef struct {
 	char final[512];
 } sdf_cache_file;
 int sdf_cache_create_file(sdf_cache_file *f, sdf_cache *c, const char *kind,
-			  const char *key);
+                          const char *key);
 int sdf_cache_commit_file(sdf_cache *c, sdf_cache_file *f);
 void sdf_cache_abort_file(sdf_cache_file *f);
 

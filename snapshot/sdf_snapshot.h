@@ -31,7 +31,7 @@ int sdf_store_default_path(char **out, const char *worktree);
  * sdf_store_free().
  */
 int sdf_store_open(sdf_store **out, const char *path, const char *worktree,
-		   unsigned flags);
+                   unsigned flags);
 void sdf_store_free(sdf_store *st);
 const char *sdf_store_path(const sdf_store *st);
 /* The worktree's real path, or NULL when the store has none. */
@@ -50,7 +50,7 @@ void sdf_store_unlock(sdf_store *st);
  * snapshot label) to a tree id.
  */
 int sdf_store_resolve_tree(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
-			   const char *spec);
+                           const char *spec);
 
 /*
  * The blob id of the file at path (relative to the worktree's top, '/'
@@ -58,31 +58,34 @@ int sdf_store_resolve_tree(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
  * path, SDF_EINVAL when it is not a file there.
  */
 int sdf_store_blob_at(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
-		      const char *tree_hex, const char *path);
+                      const char *tree_hex, const char *path);
 
 /* Called for each file that could not be taken or written as asked. */
 typedef void (*sdf_notice_cb)(const char *path, int code, const char *message,
-			      void *payload);
+                              void *payload);
 
 typedef struct {
-	const char *label;   /* optional; stored with the snapshot */
-	int strict;	     /* fail on an unreadable or changing file */
-	unsigned workers;    /* threads that hash and store; 0 = cores */
+	const char *label; /* optional; stored with the snapshot */
+	int strict;        /* fail on an unreadable or changing file */
+	unsigned workers;  /* threads that hash and store; 0 = cores */
 	sdf_notice_cb notice;
 	void *payload;
 } sdf_track_options;
-#define SDF_TRACK_OPTIONS_INIT {NULL, 0, 0, NULL, NULL}
+#define SDF_TRACK_OPTIONS_INIT                                                 \
+	{                                                                      \
+		NULL, 0, 0, NULL, NULL                                         \
+	}
 
 typedef struct {
 	char tree[SDF_OID_HEXSZ + 1];
-	char id[64];		/* the snapshot's id (its ref's last part) */
-	int created;		/* 0 when the newest snapshot already had it */
-	uint64_t files;		/* entries in the tree (all levels) */
-	uint64_t bytes;		/* their sizes added up */
-	uint64_t written;	/* files read and stored by this track */
+	char id[64];      /* the snapshot's id (its ref's last part) */
+	int created;      /* 0 when the newest snapshot already had it */
+	uint64_t files;   /* entries in the tree (all levels) */
+	uint64_t bytes;   /* their sizes added up */
+	uint64_t written; /* files read and stored by this track */
 	uint64_t written_bytes;
-	uint64_t skipped;	/* files kept at their previous state */
-	uint64_t removed;	/* files gone since the previous track */
+	uint64_t skipped; /* files kept at their previous state */
+	uint64_t removed; /* files gone since the previous track */
 } sdf_track_result;
 
 /*
@@ -95,14 +98,14 @@ typedef struct {
  * (left out if it had none); with opts->strict the track fails instead.
  */
 int sdf_snapshot_track(sdf_track_result *out, sdf_store *st,
-		       const sdf_track_options *opts);
+                       const sdf_track_options *opts);
 
 typedef struct {
 	char id[64];
 	char tree[SDF_OID_HEXSZ + 1];
 	char commit[SDF_OID_HEXSZ + 1];
-	int64_t time;	/* seconds since the epoch */
-	char *label;	/* NULL when none */
+	int64_t time; /* seconds since the epoch */
+	char *label;  /* NULL when none */
 	uint64_t files;
 	uint64_t bytes;
 } sdf_snapshot_info;
@@ -132,14 +135,17 @@ typedef struct {
 	 */
 	int no_verify;
 } sdf_blob_reader_options;
-#define SDF_BLOB_READER_OPTIONS_INIT {0, 0}
+#define SDF_BLOB_READER_OPTIONS_INIT                                           \
+	{                                                                      \
+		0, 0                                                           \
+	}
 #define SDF_BLOB_PACKED_MAX ((uint64_t)8 << 20)
 
 int sdf_blob_reader_open(sdf_blob_reader **out, sdf_store *st,
-			 const char *oid_hex);
+                         const char *oid_hex);
 int sdf_blob_reader_open_ext(sdf_blob_reader **out, sdf_store *st,
-			     const char *oid_hex,
-			     const sdf_blob_reader_options *opts);
+                             const char *oid_hex,
+                             const sdf_blob_reader_options *opts);
 /* The blob's length in bytes, as its header says. */
 uint64_t sdf_blob_reader_size(const sdf_blob_reader *r);
 /*
@@ -147,33 +153,36 @@ uint64_t sdf_blob_reader_size(const sdf_blob_reader *r);
  * object was verified by the read that returned its last bytes).
  */
 int sdf_blob_reader_read(size_t *nread, sdf_blob_reader *r, void *buf,
-			 size_t cap);
+                         size_t cap);
 void sdf_blob_reader_free(sdf_blob_reader *r);
 
 /* What restore and revert did to one path (for listing them). */
 enum sdf_restore_action {
-	SDF_RESTORE_ADDED = 1,	  /* the path did not exist */
+	SDF_RESTORE_ADDED = 1,    /* the path did not exist */
 	SDF_RESTORE_MODIFIED = 2, /* rewritten or replaced */
-	SDF_RESTORE_DELETED = 3	  /* revert removed it */
+	SDF_RESTORE_DELETED = 3   /* revert removed it */
 };
 typedef void (*sdf_restore_cb)(const char *path, int action, void *payload);
 
 typedef struct {
-	sdf_notice_cb notice;	/* each path that failed; may be NULL */
+	sdf_notice_cb notice;   /* each path that failed; may be NULL */
 	sdf_restore_cb changed; /* each path written or deleted; may be NULL */
-	void *payload;		/* passed to both */
-	uint64_t packed_max;	/* see sdf_blob_reader_options */
+	void *payload;          /* passed to both */
+	uint64_t packed_max;    /* see sdf_blob_reader_options */
 } sdf_restore_options;
-#define SDF_RESTORE_OPTIONS_INIT {NULL, NULL, NULL, 0}
+#define SDF_RESTORE_OPTIONS_INIT                                               \
+	{                                                                      \
+		NULL, NULL, NULL, 0                                            \
+	}
 
 typedef struct {
 	char tree[SDF_OID_HEXSZ + 1];
-	uint64_t written;	/* files and symlinks written */
+	uint64_t written; /* files and symlinks written */
 	uint64_t written_bytes;
-	uint64_t unchanged;	/* already as in the snapshot: not rewritten */
-	uint64_t removed;	/* files and symlinks deleted (by revert, or
-				   replaced by a directory) */
-	uint64_t errors;	/* paths reported through opts->notice */
+	uint64_t unchanged; /* already as in the snapshot: not rewritten */
+	uint64_t removed;   /* files and symlinks deleted (by revert, or
+	                       replaced by a directory) */
+	uint64_t errors;    /* paths reported through opts->notice */
 } sdf_restore_result;
 
 /*
@@ -206,8 +215,8 @@ int sdf_restore_name_ok(const char *name, size_t len);
  * Running out of budget or disk space stops at once.
  */
 int sdf_snapshot_restore(sdf_restore_result *out, sdf_store *st,
-			 const char *tree_spec,
-			 const sdf_restore_options *opts);
+                         const char *tree_spec,
+                         const sdf_restore_options *opts);
 
 /*
  * Puts the given worktree-relative paths back as they are in the tree. A
@@ -223,8 +232,8 @@ int sdf_snapshot_restore(sdf_restore_result *out, sdf_store *st,
  * is written.
  */
 int sdf_snapshot_revert(sdf_restore_result *out, sdf_store *st,
-			const char *tree_spec, const char *const *paths,
-			size_t npaths, const sdf_restore_options *opts);
+                        const char *tree_spec, const char *const *paths,
+                        size_t npaths, const sdf_restore_options *opts);
 
 /* ---- retention, prune, du ---- */
 
@@ -243,10 +252,10 @@ int sdf_snapshot_revert(sdf_restore_result *out, sdf_store *st,
  * do not count against keepCount.
  */
 typedef struct {
-	uint32_t keep_days;	/* 0 = no limit */
-	uint32_t keep_count;	/* 0 = no limit */
-	uint64_t max_bytes;	/* 0 = no limit */
-	int64_t grace_seconds;	/* >= 0 */
+	uint32_t keep_days;    /* 0 = no limit */
+	uint32_t keep_count;   /* 0 = no limit */
+	uint64_t max_bytes;    /* 0 = no limit */
+	int64_t grace_seconds; /* >= 0 */
 } sdf_retention;
 #define SDF_PRUNE_GRACE_DEFAULT 3600
 
@@ -277,18 +286,18 @@ int sdf_snapshot_is_pinned(sdf_store *st, const char *id);
 typedef struct {
 	uint64_t bytes;
 	uint64_t apparent_bytes;
-	uint64_t files;		/* regular files */
-	uint64_t objects;	/* loose + packed */
+	uint64_t files;   /* regular files */
+	uint64_t objects; /* loose + packed */
 	uint64_t loose_objects;
-	uint64_t loose_bytes;	/* their st_blocks * 512 */
+	uint64_t loose_bytes; /* their st_blocks * 512 */
 	uint64_t packs;
 	uint64_t packed_objects;
-	uint64_t pack_bytes;	/* .pack, .idx and the rest of objects/pack */
+	uint64_t pack_bytes; /* .pack, .idx and the rest of objects/pack */
 	size_t snapshots;
 	size_t pinned;
-	char oldest[64];	/* id of the oldest snapshot, "" when none */
+	char oldest[64]; /* id of the oldest snapshot, "" when none */
 	char newest[64];
-	int64_t oldest_time;	/* seconds since the epoch */
+	int64_t oldest_time; /* seconds since the epoch */
 	int64_t newest_time;
 } sdf_store_usage;
 
@@ -299,7 +308,7 @@ int sdf_store_du(sdf_store_usage *out, sdf_store *st);
 
 /* Called for each snapshot prune expires (before its ref is dropped). */
 typedef void (*sdf_prune_expired_cb)(const sdf_snapshot_info *snap,
-				     const char *reason, void *payload);
+                                     const char *reason, void *payload);
 
 typedef struct {
 	const sdf_retention *policy; /* NULL: the store's config */
@@ -307,26 +316,29 @@ typedef struct {
 	sdf_prune_expired_cb expired;
 	void *payload;
 } sdf_prune_options;
-#define SDF_PRUNE_OPTIONS_INIT {NULL, 0, NULL, NULL}
+#define SDF_PRUNE_OPTIONS_INIT                                                 \
+	{                                                                      \
+		NULL, 0, NULL, NULL                                            \
+	}
 
 typedef struct {
-	sdf_retention policy;	  /* the one applied */
-	size_t snapshots;	  /* before */
-	size_t expired;		  /* refs dropped (dry run: that would be) */
+	sdf_retention policy; /* the one applied */
+	size_t snapshots;     /* before */
+	size_t expired;       /* refs dropped (dry run: that would be) */
 	size_t pinned;
 	uint64_t objects_deleted; /* loose objects removed */
-	uint64_t bytes_deleted;	  /* their st_blocks * 512 */
-	uint64_t objects_kept;	  /* loose objects reachable (or possibly) */
-	uint64_t objects_young;	  /* unreachable but inside the grace */
+	uint64_t bytes_deleted;   /* their st_blocks * 512 */
+	uint64_t objects_kept;    /* loose objects reachable (or possibly) */
+	uint64_t objects_young;   /* unreachable but inside the grace */
 	uint64_t bytes_young;
-	uint64_t temp_deleted;	  /* stale temporary and lock files */
-	uint64_t bytes_before;	  /* sdf_store_usage.bytes */
-	uint64_t bytes_after;	  /* measured; estimated on a dry run */
-	int over_quota;		  /* still over policy.max_bytes */
-	unsigned rounds;	  /* expire-and-sweep rounds made */
-	uint64_t trees_seen;	  /* trees, commits and tags walked (last pass) */
-	uint64_t blobs_seen;	  /* blob references met (last pass) */
-	size_t mem_bytes;	  /* visited set + Bloom filter + stack, peak */
+	uint64_t temp_deleted; /* stale temporary and lock files */
+	uint64_t bytes_before; /* sdf_store_usage.bytes */
+	uint64_t bytes_after;  /* measured; estimated on a dry run */
+	int over_quota;        /* still over policy.max_bytes */
+	unsigned rounds;       /* expire-and-sweep rounds made */
+	uint64_t trees_seen;   /* trees, commits and tags walked (last pass) */
+	uint64_t blobs_seen;   /* blob references met (last pass) */
+	size_t mem_bytes;      /* visited set + Bloom filter + stack, peak */
 } sdf_prune_result;
 
 /*
@@ -356,6 +368,6 @@ typedef struct {
  * handle from two threads at once.
  */
 int sdf_store_prune(sdf_prune_result *out, sdf_store *st,
-		    const sdf_prune_options *opts);
+                    const sdf_prune_options *opts);
 
 #endif

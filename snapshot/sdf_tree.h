@@ -14,10 +14,10 @@
 
 typedef struct {
 	char *path;
-	char status;			/* 'A', 'D', 'M' or 'T' (type change) */
+	char status; /* 'A', 'D', 'M' or 'T' (type change) */
 	char old_oid[SDF_OID_HEXSZ + 1]; /* "" when absent */
 	char new_oid[SDF_OID_HEXSZ + 1];
-	uint32_t old_mode, new_mode;	/* 0 when absent */
+	uint32_t old_mode, new_mode; /* 0 when absent */
 } sdf_tree_change;
 
 /*
@@ -26,7 +26,7 @@ typedef struct {
  * them: a file that became a symlink is one 'T' change. Reads no blob.
  */
 int sdf_tree_changes(sdf_tree_change **out, size_t *count, sdf_store *st,
-		     const char *old_tree, const char *new_tree);
+                     const char *old_tree, const char *new_tree);
 void sdf_tree_changes_free(sdf_tree_change *list, size_t count);
 
 /* The size of an object, from its header only. */
@@ -38,8 +38,7 @@ int sdf_store_object_size(uint64_t *out, sdf_store *st, const char *oid_hex);
  * ("-attr", or a macro such as "binary" unsetting it), 2 set to a value,
  * 0 unspecified.
  */
-int sdf_store_attr(int *out, sdf_store *st, const char *path,
-		   const char *name);
+int sdf_store_attr(int *out, sdf_store *st, const char *path, const char *name);
 
 /*
  * A unified diff (git's format, 3 lines of context) of two blobs, each at
@@ -48,6 +47,6 @@ int sdf_store_attr(int *out, sdf_store *st, const char *path,
  * *truncated is 1. Free *out with sdf_free().
  */
 int sdf_store_patch(char **out, size_t *len, int *truncated, sdf_store *st,
-		    const sdf_tree_change *c, size_t max_bytes);
+                    const sdf_tree_change *c, size_t max_bytes);
 
 #endif

@@ -24,11 +24,11 @@ int sdf_label_check(const char *label)
 	len = strlen(label);
 	if (len == 0 || len > 200)
 		return sdf_error_set(SDF_EINVAL,
-				     "a label is 1 to 200 bytes long");
+		                     "a label is 1 to 200 bytes long");
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)label[i] < 0x20 || label[i] == 0x7f)
-			return sdf_error_set(SDF_EINVAL,
-					     "a label has no control characters");
+			return sdf_error_set(
+			    SDF_EINVAL, "a label has no control characters");
 	return 0;
 }
 
@@ -59,17 +59,18 @@ static uint64_t field_u64(const char *msg, const char *key)
 }
 
 static int fill_info(sdf_snapshot_info *info, git_commit *commit,
-		     const char *refname)
+                     const char *refname)
 {
 	const char *msg = git_commit_message(commit), *v;
 	size_t len;
 
 	memset(info, 0, sizeof(*info));
 	snprintf(info->id, sizeof(info->id), "%s",
-		 refname + strlen(SDF_SNAPSHOT_REF_PREFIX));
+	         refname + strlen(SDF_SNAPSHOT_REF_PREFIX));
 	git_oid_tostr(info->tree, sizeof(info->tree),
-		      git_commit_tree_id(commit));
-	git_oid_tostr(info->commit, sizeof(info->commit), git_commit_id(commit));
+	              git_commit_tree_id(commit));
+	git_oid_tostr(info->commit, sizeof(info->commit),
+	              git_commit_id(commit));
 	info->time = (int64_t)git_commit_time(commit);
 	info->files = field_u64(msg, "files");
 	info->bytes = field_u64(msg, "bytes");
@@ -82,7 +83,7 @@ static int fill_info(sdf_snapshot_info *info, git_commit *commit,
 static int cmp_info(const void *a, const void *b)
 {
 	return strcmp(((const sdf_snapshot_info *)a)->id,
-		      ((const sdf_snapshot_info *)b)->id);
+	              ((const sdf_snapshot_info *)b)->id);
 }
 
 int sdf_snapshot_log(sdf_snapshot_info **out, size_t *count, sdf_store *st)
@@ -99,7 +100,7 @@ int sdf_snapshot_log(sdf_snapshot_info **out, size_t *count, sdf_store *st)
 	sdf_alloc_clear_failed();
 	/* (libgit2 1.5.1 also leaks the iterator when refused) */
 	if ((err = sdf_ref_iterator(&it, st->repo,
-				    SDF_SNAPSHOT_REF_PREFIX "*")) < 0) {
+	                            SDF_SNAPSHOT_REF_PREFIX "*")) < 0) {
 		err = sdf_git_error(err, "cannot list snapshots");
 		goto done;
 	}
@@ -114,15 +115,15 @@ int sdf_snapshot_log(sdf_snapshot_info **out, size_t *count, sdf_store *st)
 		}
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			if (!(grown = sdf_reallocarray(list, cap,
-						       sizeof(*list)))) {
+			if (!(grown =
+			          sdf_reallocarray(list, cap, sizeof(*list)))) {
 				err = SDF_EBUDGET;
 				goto done;
 			}
 			list = grown;
 		}
 		if ((err = fill_info(&list[n], commit,
-				     git_reference_name(ref))) < 0)
+		                     git_reference_name(ref))) < 0)
 			goto done;
 		n++;
 		git_commit_free(commit);
@@ -137,7 +138,7 @@ int sdf_snapshot_log(sdf_snapshot_info **out, size_t *count, sdf_store *st)
 	if (sdf_alloc_failed()) {
 		/* libgit2 skipped a ref, or a commit looked missing */
 		err = sdf_error_set(SDF_EBUDGET, "cannot list snapshots: "
-						 "memory budget exceeded");
+		                                 "memory budget exceeded");
 		goto done;
 	}
 	err = 0;
@@ -181,7 +182,7 @@ static int newest(git_commit **out, git_repository *repo)
 	if (err == GIT_ENOTFOUND)
 		goto none;
 	return err < 0 ? sdf_git_error(err, "cannot read the newest snapshot")
-		       : 0;
+	               : 0;
 none:
 	/*
 	 * libgit2 says "not found" when an allocation failed while it read
@@ -190,27 +191,27 @@ none:
 	 */
 	if (sdf_alloc_failed())
 		return sdf_error_set(SDF_EBUDGET,
-				     "cannot read the newest snapshot: memory "
-				     "budget exceeded");
+		                     "cannot read the newest snapshot: memory "
+		                     "budget exceeded");
 	return 0;
 }
 
 static void make_id(char *buf, size_t len, const struct timespec *ts,
-		    unsigned attempt)
+                    unsigned attempt)
 {
 	struct tm tm;
 	int n;
 
 	gmtime_r(&ts->tv_sec, &tm);
 	n = snprintf(buf, len, "%04d%02d%02dT%02d%02d%02d.%09ldZ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		     tm.tm_min, tm.tm_sec, ts->tv_nsec);
+	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	             tm.tm_min, tm.tm_sec, ts->tv_nsec);
 	if (attempt && n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, "-%u", attempt);
 }
 
 int sdf_snapshot_record(sdf_track_result *res, git_repository *repo,
-			const git_oid *tree_id, const char *label)
+                        const git_oid *tree_id, const char *label)
 {
 	git_commit *head = NULL;
 	git_tree *tree = NULL;
@@ -219,8 +220,8 @@ int sdf_snapshot_record(sdf_track_result *res, git_repository *repo,
 	 * in libgit2 1.5.1, leaks the half-built signature when an
 	 * allocation fails); the name and address are valid as they are.
 	 */
-	git_signature sig = {(char *)"snapdiff", (char *)"snapdiff@localhost",
-			     {0, 0, '+'}};
+	git_signature sig = {
+	    (char *)"snapdiff", (char *)"snapdiff@localhost", {0, 0, '+'}};
 	git_reference *ref = NULL, *href = NULL;
 	git_oid commit_id;
 	struct timespec ts;
@@ -232,7 +233,8 @@ int sdf_snapshot_record(sdf_track_result *res, git_repository *repo,
 	git_oid_tostr(res->tree, sizeof(res->tree), tree_id);
 	if ((err = newest(&head, repo)) < 0)
 		goto done;
-	if (head && !label && git_oid_equal(git_commit_tree_id(head), tree_id) &&
+	if (head && !label &&
+	    git_oid_equal(git_commit_tree_id(head), tree_id) &&
 	    (v = field(git_commit_message(head), "id", &len)) &&
 	    len < sizeof(res->id)) {
 		memcpy(res->id, v, len);
@@ -249,19 +251,19 @@ int sdf_snapshot_record(sdf_track_result *res, git_repository *repo,
 	for (unsigned attempt = 0;; attempt++) {
 		make_id(res->id, sizeof(res->id), &ts, attempt);
 		snprintf(msg, sizeof(msg),
-			 MSG_TITLE "\n\nid: %s\n%s%s%sfiles: %" PRIu64
-				   "\nbytes: %" PRIu64 "\n",
-			 res->id, label ? "label: " : "", label ? label : "",
-			 label ? "\n" : "", res->files, res->bytes);
+		         MSG_TITLE "\n\nid: %s\n%s%s%sfiles: %" PRIu64
+		                   "\nbytes: %" PRIu64 "\n",
+		         res->id, label ? "label: " : "", label ? label : "",
+		         label ? "\n" : "", res->files, res->bytes);
 		if ((err = git_commit_create(&commit_id, repo, NULL, &sig, &sig,
-					     NULL, msg, tree, 0, NULL)) < 0) {
+		                             NULL, msg, tree, 0, NULL)) < 0) {
 			err = sdf_git_error(err, "cannot record the snapshot");
 			goto done;
 		}
 		snprintf(refname, sizeof(refname), "%s%s",
-			 SDF_SNAPSHOT_REF_PREFIX, res->id);
+		         SDF_SNAPSHOT_REF_PREFIX, res->id);
 		err = sdf_ref_create(&ref, repo, refname, &commit_id, 0,
-				     "snapdiff track");
+		                     "snapdiff track");
 		if (err != GIT_EEXISTS || attempt > 100)
 			break;
 	}
@@ -270,7 +272,7 @@ int sdf_snapshot_record(sdf_track_result *res, git_repository *repo,
 		goto done;
 	}
 	if ((err = sdf_ref_create(&href, repo, SDF_HEAD_REF, &commit_id, 1,
-				  "snapdiff track")) < 0) {
+	                          "snapdiff track")) < 0) {
 		err = sdf_git_error(err, "cannot update %s", SDF_HEAD_REF);
 		goto done;
 	}

@@ -13,6 +13,6 @@ int sdf_label_check(const char *label);
  * res->tree, res->id and res->created.
  */
 int sdf_snapshot_record(sdf_track_result *res, git_repository *repo,
-			const git_oid *tree_id, const char *label);
+                        const git_oid *tree_id, const char *label);
 
 #endif

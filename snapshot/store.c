@@ -39,11 +39,11 @@ static int real_path(char **out, const char *path, const char *what)
 
 	if (!realpath(path, buf))
 		return sdf_error_set_errno(errno == ENOENT ? SDF_ENOTFOUND
-							   : SDF_EIO,
-					   errno, "%s '%s'", what, path);
+		                                           : SDF_EIO,
+		                           errno, "%s '%s'", what, path);
 	if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
 		return sdf_error_set(SDF_EINVAL, "%s '%s' is not a directory",
-				     what, path);
+		                     what, path);
 	if (!(*out = sdf_strdup(buf)))
 		return SDF_EBUDGET;
 	return 0;
@@ -63,12 +63,12 @@ static int mkdir_p(const char *path)
 		*s = '\0';
 		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 			return sdf_error_set_errno(SDF_EIO, errno,
-						   "cannot create '%s'", buf);
+			                           "cannot create '%s'", buf);
 		*s = '/';
 	}
 	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 		return sdf_error_set_errno(SDF_EIO, errno, "cannot create '%s'",
-					   buf);
+		                           buf);
 	return 0;
 }
 
@@ -92,8 +92,8 @@ int sdf_store_default_path(char **out, const char *worktree)
 	else {
 		sdf_free(real);
 		return sdf_error_set(SDF_EINVAL,
-				     "neither XDG_DATA_HOME nor HOME is set; "
-				     "give --store");
+		                     "neither XDG_DATA_HOME nor HOME is set; "
+		                     "give --store");
 	}
 	len = (size_t)n + strlen(name) + 20;
 	if (!(base = sdf_malloc(len))) {
@@ -106,8 +106,8 @@ int sdf_store_default_path(char **out, const char *worktree)
 		n = snprintf(base, len, "%s/.local/share/snapdiff/", home);
 	/* a readable name plus a hash of the full path keeps ids unique */
 	snprintf(base + n, len - (size_t)n, "%.*s-%016llx",
-		 (int)(len - (size_t)n - 18), name,
-		 (unsigned long long)XXH3_64bits(real, strlen(real)));
+	         (int)(len - (size_t)n - 18), name,
+	         (unsigned long long)XXH3_64bits(real, strlen(real)));
 	sdf_free(real);
 	*out = base;
 	return 0;
@@ -122,21 +122,22 @@ static int write_file(const char *dir, const char *rel, const char *data)
 	if (!p)
 		return SDF_EBUDGET;
 	if (!(f = fopen(p, "w")))
-		err = sdf_error_set_errno(SDF_EIO, errno, "cannot write '%s'", p);
+		err =
+		    sdf_error_set_errno(SDF_EIO, errno, "cannot write '%s'", p);
 	else {
 		if (fputs(data, f) == EOF)
 			err = sdf_error_set_errno(SDF_EIO, errno,
-						  "cannot write '%s'", p);
+			                          "cannot write '%s'", p);
 		if (fclose(f) != 0 && !err)
 			err = sdf_error_set_errno(SDF_EIO, errno,
-						  "cannot write '%s'", p);
+			                          "cannot write '%s'", p);
 	}
 	sdf_free(p);
 	return err;
 }
 
 static int remove_one(const char *p, const struct stat *st, int flag,
-		      struct FTW *ftw)
+                      struct FTW *ftw)
 {
 	(void)st;
 	(void)ftw;
@@ -166,15 +167,19 @@ static int create_store(const char *path, const char *worktree)
 	static const struct {
 		const char *key, *value;
 	} settings[] = {
-		{"core.filemode", "true"},    {"core.symlinks", "true"},
-		{"core.ignorecase", "false"}, {"core.autocrlf", "false"},
-		{"core.precomposeunicode", "false"},
-		{"core.logallrefupdates", "false"},
-		{"gc.auto", "0"},	      {"gc.autoDetach", "false"},
-		{"receive.autogc", "false"},
+	    {"core.filemode", "true"},
+	    {"core.symlinks", "true"},
+	    {"core.ignorecase", "false"},
+	    {"core.autocrlf", "false"},
+	    {"core.precomposeunicode", "false"},
+	    {"core.logallrefupdates", "false"},
+	    {"gc.auto", "0"},
+	    {"gc.autoDetach", "false"},
+	    {"receive.autogc", "false"},
 	};
 
-	if (!(parent = sdf_strdup(path)) || !(tmp = sdf_malloc(strlen(path) + 16))) {
+	if (!(parent = sdf_strdup(path)) ||
+	    !(tmp = sdf_malloc(strlen(path) + 16))) {
 		err = SDF_EBUDGET;
 		goto done;
 	}
@@ -186,7 +191,7 @@ static int create_store(const char *path, const char *worktree)
 	snprintf(tmp, strlen(path) + 16, "%s.tmp-XXXXXX", path);
 	if (!mkdtemp(tmp)) {
 		err = sdf_error_set_errno(SDF_EIO, errno,
-					  "cannot create store '%s'", path);
+		                          "cannot create store '%s'", path);
 		goto done;
 	}
 	made = 1;
@@ -203,13 +208,12 @@ static int create_store(const char *path, const char *worktree)
 	}
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
 		if ((err = git_config_set_string(cfg, settings[i].key,
-						 settings[i].value)) < 0) {
+		                                 settings[i].value)) < 0) {
 			err = sdf_git_error(err, "cannot configure store");
 			goto done;
 		}
-	if (worktree &&
-	    (err = git_config_set_string(cfg, "snapdiff.worktree", worktree)) <
-		    0) {
+	if (worktree && (err = git_config_set_string(cfg, "snapdiff.worktree",
+	                                             worktree)) < 0) {
 		err = sdf_git_error(err, "cannot configure store");
 		goto done;
 	}
@@ -229,9 +233,8 @@ static int create_store(const char *path, const char *worktree)
 		if (errno == ENOTEMPTY || errno == EEXIST)
 			err = 0;
 		else
-			err = sdf_error_set_errno(SDF_EIO, errno,
-						  "cannot create store '%s'",
-						  path);
+			err = sdf_error_set_errno(
+			    SDF_EIO, errno, "cannot create store '%s'", path);
 	} else {
 		sdf_free(tmp);
 		tmp = NULL;
@@ -271,10 +274,10 @@ int sdf_store_open_repo(git_repository **out, const sdf_store *st)
 	if ((err = git_repository_open_bare(&repo, st->path)) < 0)
 		err = sdf_git_error(err, "cannot open store '%s'", st->path);
 	else if ((err = sdf_store_guard_odb(repo, st->path)) >= 0 &&
-		 st->worktree &&
-		 (err = git_repository_set_workdir(repo, st->worktree, 0)) < 0)
+	         st->worktree &&
+	         (err = git_repository_set_workdir(repo, st->worktree, 0)) < 0)
 		err = sdf_git_error(err, "cannot set worktree '%s'",
-				    st->worktree);
+		                    st->worktree);
 	sdf_alloc_unrefused_end();
 	if (err < 0) {
 		git_repository_free(repo);
@@ -363,7 +366,7 @@ static int load_repo(sdf_store *st)
 	if (st->worktree &&
 	    (err = git_repository_set_workdir(repo, st->worktree, 0)) < 0) {
 		err = sdf_git_error(err, "cannot use worktree '%s'",
-				    st->worktree);
+		                    st->worktree);
 		goto done;
 	}
 	if ((err = load_lazy_parts(repo)) < 0)
@@ -376,7 +379,7 @@ done:
 }
 
 int sdf_store_open(sdf_store **out, const char *path, const char *worktree,
-		   unsigned flags)
+                   unsigned flags)
 {
 	sdf_store *st = NULL;
 	char *def = NULL;
@@ -386,13 +389,14 @@ int sdf_store_open(sdf_store **out, const char *path, const char *worktree,
 	if (!(st = sdf_calloc(1, sizeof(*st))))
 		return SDF_EBUDGET;
 	st->lock_fd = -1;
-	if (worktree && (err = real_path(&st->worktree, worktree, "worktree")) < 0)
+	if (worktree &&
+	    (err = real_path(&st->worktree, worktree, "worktree")) < 0)
 		goto done;
 	if (!path) {
 		if (!st->worktree) {
 			err = sdf_error_set(SDF_EINVAL,
-					    "no store given and no worktree "
-					    "to derive it from");
+			                    "no store given and no worktree "
+			                    "to derive it from");
 			goto done;
 		}
 		if ((err = sdf_store_default_path(&def, st->worktree)) < 0)
@@ -405,14 +409,13 @@ int sdf_store_open(sdf_store **out, const char *path, const char *worktree,
 		struct stat sb;
 		if (!(flags & SDF_STORE_CREATE)) {
 			err = sdf_error_set(SDF_ENOTFOUND,
-					    "no snapdiff store at '%s'", path);
+			                    "no snapdiff store at '%s'", path);
 			goto done;
 		}
-		if (stat(path, &sb) == 0 && (!S_ISDIR(sb.st_mode) ||
-					     rmdir(path) < 0)) {
-			err = sdf_error_set(SDF_EINVAL,
-					    "'%s' exists and is not a store",
-					    path);
+		if (stat(path, &sb) == 0 &&
+		    (!S_ISDIR(sb.st_mode) || rmdir(path) < 0)) {
+			err = sdf_error_set(
+			    SDF_EINVAL, "'%s' exists and is not a store", path);
 			goto done;
 		}
 		if ((err = create_store(path, st->worktree)) < 0)
@@ -468,7 +471,7 @@ int sdf_store_lock(sdf_store *st, int exclusive)
 		st->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (st->lock_fd < 0) {
 			rc = sdf_error_set_errno(SDF_EIO, errno,
-						 "cannot open lock '%s'", p);
+			                         "cannot open lock '%s'", p);
 			sdf_free(p);
 			st->lock_depth--;
 			return rc;
@@ -481,7 +484,7 @@ int sdf_store_lock(sdf_store *st, int exclusive)
 	if (rc < 0) {
 		st->lock_depth--;
 		return sdf_error_set_errno(SDF_ELOCKED, errno,
-					   "cannot lock store '%s'", st->path);
+		                           "cannot lock store '%s'", st->path);
 	}
 	return 0;
 }
@@ -499,7 +502,7 @@ static int tree_of(char out[SDF_OID_HEXSZ + 1], git_object *obj)
 
 	if ((err = git_object_peel(&tree, obj, GIT_OBJECT_TREE)) < 0)
 		return sdf_git_error(err, "'%s' is not a tree-ish",
-				     git_oid_tostr_s(git_object_id(obj)));
+		                     git_oid_tostr_s(git_object_id(obj)));
 	git_oid_tostr(out, SDF_OID_HEXSZ + 1, git_object_id(tree));
 	git_object_free(tree);
 	return 0;
@@ -535,7 +538,7 @@ static long snapshots_back(const char *spec)
 }
 
 int sdf_store_resolve_tree(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
-			   const char *spec)
+                           const char *spec)
 {
 	git_object *obj = NULL;
 	sdf_snapshot_info *list = NULL;
@@ -561,9 +564,9 @@ int sdf_store_resolve_tree(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 	if ((err = sdf_snapshot_log(&list, &n, st)) < 0)
 		return err;
 	err = sdf_error_set(SDF_ENOTFOUND,
-			    "unknown tree-ish '%s' (not an object, ref, "
-			    "snapshot id or label in '%s')",
-			    spec, st->path);
+	                    "unknown tree-ish '%s' (not an object, ref, "
+	                    "snapshot id or label in '%s')",
+	                    spec, st->path);
 	back = snapshots_back(spec);
 	if (back >= 0 && (size_t)back < n) {
 		/* HEAD, HEAD~N, HEAD^: the newest snapshot, N before it */
@@ -585,7 +588,7 @@ int sdf_store_resolve_tree(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 }
 
 int sdf_store_entry_at(git_tree_entry **out, git_repository *repo,
-		       const git_tree *root, const char *path)
+                       const git_tree *root, const char *path)
 {
 	const git_tree *t = root;
 	const git_tree_entry *e;
@@ -609,18 +612,19 @@ int sdf_store_entry_at(git_tree_entry **out, git_repository *repo,
 		if (!slash) {
 			if ((err = git_tree_entry_dup(out, e)) < 0)
 				err = sdf_git_error(err, "cannot read '%s'",
-						    path);
+				                    path);
 			else
 				err = 1;
 			goto done;
 		}
 		if (git_tree_entry_type(e) != GIT_OBJECT_TREE)
 			goto done; /* a file where path needs a directory */
-		if ((err = git_tree_lookup(&next, repo,
-					   git_tree_entry_id(e))) < 0) {
-			err = sdf_git_error(err, "cannot read '%.*s' of the "
-						 "snapshot",
-					    (int)(slash - path), path);
+		if ((err = git_tree_lookup(&next, repo, git_tree_entry_id(e))) <
+		    0) {
+			err = sdf_git_error(err,
+			                    "cannot read '%.*s' of the "
+			                    "snapshot",
+			                    (int)(slash - path), path);
 			goto done;
 		}
 		git_tree_free(sub);
@@ -633,7 +637,7 @@ done:
 }
 
 int sdf_store_blob_at(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
-		      const char *tree_hex, const char *path)
+                      const char *tree_hex, const char *path)
 {
 	git_tree *tree = NULL;
 	git_tree_entry *e = NULL;
@@ -643,7 +647,7 @@ int sdf_store_blob_at(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 	if (git_oid_fromstr(&id, tree_hex) < 0) {
 		git_error_clear();
 		return sdf_error_set(SDF_EINVAL, "'%s' is not a tree id",
-				     tree_hex);
+		                     tree_hex);
 	}
 	if ((err = git_tree_lookup(&tree, st->repo, &id)) < 0) {
 		err = sdf_git_error(err, "cannot read tree %s", tree_hex);
@@ -653,14 +657,13 @@ int sdf_store_blob_at(char out[SDF_OID_HEXSZ + 1], sdf_store *st,
 		goto done;
 	if (!err) {
 		err = sdf_error_set(SDF_ENOTFOUND, "no '%s' in tree %s", path,
-				    tree_hex);
+		                    tree_hex);
 		goto done;
 	}
 	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
 		err = sdf_error_set(
-			SDF_EINVAL, "'%s' is a %s in tree %s, not a file",
-			path, git_object_type2string(git_tree_entry_type(e)),
-			tree_hex);
+		    SDF_EINVAL, "'%s' is a %s in tree %s, not a file", path,
+		    git_object_type2string(git_tree_entry_type(e)), tree_hex);
 		goto done;
 	}
 	git_oid_tostr(out, SDF_OID_HEXSZ + 1, git_tree_entry_id(e));

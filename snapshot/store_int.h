@@ -11,7 +11,7 @@
 
 struct sdf_store {
 	git_repository *repo;
-	char *path;	/* absolute path of the bare git directory */
+	char *path;     /* absolute path of the bare git directory */
 	char *worktree; /* real path of the worktree, or NULL */
 	int lock_fd;
 	int lock_depth;
@@ -25,7 +25,7 @@ struct sdf_store {
  * message"; a failure caused by the memory budget becomes SDF_EBUDGET.
  */
 int sdf_git_error(int giterr, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * git_reference_lookup, git_reference_iterator_glob_new,
@@ -33,10 +33,9 @@ int sdf_git_error(int giterr, const char *fmt, ...)
  * refused (libgit2 1.5.1 crashes when one fails while it reads a loose
  * ref; git_glue.c).
  */
-int sdf_ref_lookup(git_reference **out, git_repository *repo,
-		   const char *name);
+int sdf_ref_lookup(git_reference **out, git_repository *repo, const char *name);
 int sdf_ref_iterator(git_reference_iterator **out, git_repository *repo,
-		     const char *glob);
+                     const char *glob);
 int sdf_ref_next(git_reference **out, git_reference_iterator *it);
 int sdf_revparse(git_object **out, git_repository *repo, const char *spec);
 /*
@@ -44,9 +43,8 @@ int sdf_revparse(git_object **out, git_repository *repo, const char *spec);
  * allocation fails while it checks the name is free (it reads the loose
  * ref) and leaks its lock file's buffer; a ref is a few dozen bytes.
  */
-int sdf_ref_create(git_reference **out, git_repository *repo,
-		   const char *name, const git_oid *id, int force,
-		   const char *log_message);
+int sdf_ref_create(git_reference **out, git_repository *repo, const char *name,
+                   const git_oid *id, int force, const char *log_message);
 /*
  * git_index_add, never refused: when an allocation fails there, libgit2
  * 1.5.1 has freed the new entry but keeps it, and frees it again with the
@@ -78,6 +76,6 @@ int sdf_store_open_repo(git_repository **out, const sdf_store *st);
  * may be deleted (revert).
  */
 int sdf_store_entry_at(git_tree_entry **out, git_repository *repo,
-		       const git_tree *root, const char *path);
+                       const git_tree *root, const char *path);
 
 #endif

@@ -32,7 +32,7 @@ char *at_sh(size_t *len, const char *repo, const char *fmt, ...)
 	va_end(ap);
 	tu_sh(&res, "cd '%s' && %s", repo, cmd);
 	cr_assert_eq(res.status, 0, "%s: exit %d: %s", cmd, res.status,
-		     res.err);
+	             res.err);
 	free(cmd);
 	out = res.out;
 	if (len)
@@ -54,7 +54,7 @@ char *at_repo_new(const char *tag)
 void at_commit(const char *repo, const char *msg)
 {
 	free(at_sh(NULL, repo,
-		   "git add -A && git commit -q --allow-empty -m '%s'", msg));
+	           "git add -A && git commit -q --allow-empty -m '%s'", msg));
 }
 
 static sdf_file_status status_of(char c)
@@ -90,11 +90,11 @@ static int is_null_oid(const char *oid)
 void at_load(at_diff *d, const char *repo, const char *from, const char *to)
 {
 	size_t rlen, nlen, cap = 0;
-	char *raw = at_sh(&rlen, repo,
-			  "git diff --no-renames --raw -z --abbrev=40 %s %s",
-			  from, to);
-	char *num = at_sh(&nlen, repo, "git diff --no-renames --numstat -z %s %s",
-			  from, to);
+	char *raw =
+	    at_sh(&rlen, repo,
+	          "git diff --no-renames --raw -z --abbrev=40 %s %s", from, to);
+	char *num = at_sh(&nlen, repo,
+	                  "git diff --no-renames --numstat -z %s %s", from, to);
 	char *p = raw, *end = raw + rlen, *q = num, *qend = num + nlen;
 
 	memset(d, 0, sizeof(*d));
@@ -104,8 +104,8 @@ void at_load(at_diff *d, const char *repo, const char *from, const char *to)
 		char ooid[41], noid[41], st;
 
 		cr_assert(sscanf(p, ":%o %o %40s %40s %c", &om, &nm, ooid, noid,
-				 &st) == 5,
-			  "raw: %s", p);
+		                 &st) == 5,
+		          "raw: %s", p);
 		p += strlen(p) + 1;
 		if (d->n == cap) {
 			cap = cap ? 2 * cap : 16;

@@ -19,7 +19,7 @@ char *at_repo_new(const char *tag);
 /* Runs "cd REPO && CMD" and returns its stdout (malloc'd); asserts exit 0.
  * len may be NULL. */
 char *at_sh(size_t *len, const char *repo, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* git add -A && git commit, returns nothing; asserts success. */
 void at_commit(const char *repo, const char *msg);
 

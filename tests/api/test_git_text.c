@@ -35,30 +35,30 @@ static int w_stat(FILE *out, const at_diff *d, const void *arg)
 
 /* Ours must equal git's `git diff --no-renames FLAGS FROM TO`. */
 static void expect_git(const char *repo, const char *env, const char *flags,
-		       const char *from, const char *to, at_writer w,
-		       const at_diff *d, const void *arg)
+                       const char *from, const char *to, at_writer w,
+                       const at_diff *d, const void *arg)
 {
 	char *git = at_sh(NULL, repo, "%s git diff --no-renames %s %s %s", env,
-			  flags, from, to);
+	                  flags, from, to);
 	char *ours = at_capture(w, d, arg);
 
 	cr_expect_str_eq(ours, git, "%s %s differs:\n--- ours\n%s--- git\n%s",
-			 env, flags, ours, git);
+	                 env, flags, ours, git);
 	free(git);
 	free(ours);
 }
 
 static void expect_all(const char *repo, const char *from, const char *to)
 {
-	static const int widths[] = {1, 22, 30, 40, 50, 60, 72, 80, 100, 150,
-				     250};
+	static const int widths[] = {1,  22, 30,  40,  50, 60,
+	                             72, 80, 100, 150, 250};
 	at_diff d;
 
 	at_load(&d, repo, from, to);
 	cr_assert_gt(d.n, 0);
 	expect_git(repo, "", "--numstat", from, to, w_numstat, &d, NULL);
 	expect_git(repo, "", "--name-status", from, to, w_name_status, &d,
-		   NULL);
+	           NULL);
 	expect_git(repo, "", "--stat", from, to, w_stat, &d, NULL);
 	for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
 		sdf_api_stat_options o = SDF_API_STAT_OPTIONS_INIT;
@@ -78,12 +78,12 @@ static void expect_all(const char *repo, const char *from, const char *to)
 		 * the name column is under 3 wide, so not those) */
 		o.name_width = widths[i] / 3 + 4;
 		snprintf(flag, sizeof(flag), "--stat=%d,%d", widths[i],
-			 o.name_width);
+		         o.name_width);
 		expect_git(repo, "", flag, from, to, w_stat, &d, &o);
 		o.name_width = 0;
 		o.graph_width = widths[i] / 4 + 1;
 		snprintf(flag, sizeof(flag), "--stat=%d --stat-graph-width=%d",
-			 widths[i], o.graph_width);
+		         widths[i], o.graph_width);
 		expect_git(repo, "", flag, from, to, w_stat, &d, &o);
 	}
 	at_dispose(&d);
@@ -104,43 +104,43 @@ static void teardown(void)
 
 TestSuite(git_text, .init = setup, .fini = teardown, .timeout = 600);
 
-#define LONGDIR                                                              \
-	"aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbbbbb/"                      \
+#define LONGDIR                                                                \
+	"aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbbbbb/"                        \
 	"cccccccccccccccccccccccccc/dddddddddddddddddddddddd"
 
 /* Every shape at once: the service's whole menu. */
 static const char shapes_before[] =
-	"seq 1 10 > mod.txt && seq 1 5000 > big.txt && echo hi > del.txt && "
-	"echo x > mode.sh && echo target > tolink && ln -s mod.txt fromlink && "
-	"printf 'a\\0b' > bin.dat && printf 'a\\0b' > binmode && "
-	"printf 'zz\\0' > bindel && printf 'x' > 'sp ace.txt' && "
-	"printf 'q' > 'quo\"te' && printf 'q' > 'back\\\\slash' && "
-	"printf 't' > \"$(printf 'ta\\tb')\" && "
-	"printf 'n' > \"$(printf 'nl\\nx')\" && "
-	"printf 'u' > \"$(printf 'caf\\303\\251.txt')\" && "
-	"printf 'd' > \"$(printf 'de\\177l')\" && "
-	"printf 'c' > \"$(printf 'c\\001\\a\\b\\v\\f\\r\\033')\" && "
-	"printf 'l' > \"$(printf 'lat\\351n')\" && "
-	"mkdir -p " LONGDIR " 'dir with space' && "
-	"echo 1 > " LONGDIR "/long-file-name.txt && "
-	"echo 1 > 'dir with space/f' && seq 1 300 > shrink.txt && "
-	"printf 'no newline' > nonl";
+    "seq 1 10 > mod.txt && seq 1 5000 > big.txt && echo hi > del.txt && "
+    "echo x > mode.sh && echo target > tolink && ln -s mod.txt fromlink && "
+    "printf 'a\\0b' > bin.dat && printf 'a\\0b' > binmode && "
+    "printf 'zz\\0' > bindel && printf 'x' > 'sp ace.txt' && "
+    "printf 'q' > 'quo\"te' && printf 'q' > 'back\\\\slash' && "
+    "printf 't' > \"$(printf 'ta\\tb')\" && "
+    "printf 'n' > \"$(printf 'nl\\nx')\" && "
+    "printf 'u' > \"$(printf 'caf\\303\\251.txt')\" && "
+    "printf 'd' > \"$(printf 'de\\177l')\" && "
+    "printf 'c' > \"$(printf 'c\\001\\a\\b\\v\\f\\r\\033')\" && "
+    "printf 'l' > \"$(printf 'lat\\351n')\" && "
+    "mkdir -p " LONGDIR " 'dir with space' && "
+    "echo 1 > " LONGDIR "/long-file-name.txt && "
+    "echo 1 > 'dir with space/f' && seq 1 300 > shrink.txt && "
+    "printf 'no newline' > nonl";
 
 static const char shapes_after[] =
-	"seq 1 12 | sed 's/5/five/' > mod.txt && "
-	"seq 1 5000 | sed 's/^1/X/' > big.txt && rm del.txt && "
-	"chmod +x mode.sh binmode && rm tolink && ln -s mod.txt tolink && "
-	"rm fromlink && echo 'now a file' > fromlink && "
-	"printf 'a\\0bc' > bin.dat && rm bindel && "
-	"printf '\\0\\0\\0\\0\\0' > binadd && : > empty && "
-	"echo new > added.txt && seq 1 7000 > added-big.txt && "
-	"for f in 'sp ace.txt' 'quo\"te' 'back\\\\slash' "
-	"\"$(printf 'ta\\tb')\" \"$(printf 'nl\\nx')\" "
-	"\"$(printf 'caf\\303\\251.txt')\" \"$(printf 'de\\177l')\" "
-	"\"$(printf 'c\\001\\a\\b\\v\\f\\r\\033')\" "
-	"\"$(printf 'lat\\351n')\" 'dir with space/f' " LONGDIR
-	"/long-file-name.txt; do echo more >> \"$f\"; done && "
-	"seq 1 3 > shrink.txt && printf 'no newline either' > nonl";
+    "seq 1 12 | sed 's/5/five/' > mod.txt && "
+    "seq 1 5000 | sed 's/^1/X/' > big.txt && rm del.txt && "
+    "chmod +x mode.sh binmode && rm tolink && ln -s mod.txt tolink && "
+    "rm fromlink && echo 'now a file' > fromlink && "
+    "printf 'a\\0bc' > bin.dat && rm bindel && "
+    "printf '\\0\\0\\0\\0\\0' > binadd && : > empty && "
+    "echo new > added.txt && seq 1 7000 > added-big.txt && "
+    "for f in 'sp ace.txt' 'quo\"te' 'back\\\\slash' "
+    "\"$(printf 'ta\\tb')\" \"$(printf 'nl\\nx')\" "
+    "\"$(printf 'caf\\303\\251.txt')\" \"$(printf 'de\\177l')\" "
+    "\"$(printf 'c\\001\\a\\b\\v\\f\\r\\033')\" "
+    "\"$(printf 'lat\\351n')\" 'dir with space/f' " LONGDIR
+    "/long-file-name.txt; do echo more >> \"$f\"; done && "
+    "seq 1 3 > shrink.txt && printf 'no newline either' > nonl";
 
 Test(git_text, every_shape)
 {
@@ -174,18 +174,18 @@ Test(git_text, type_change_is_one_entry)
 Test(git_text, submodules)
 {
 	free(at_sh(NULL, repo,
-		   "echo a > a && git update-index --add --cacheinfo "
-		   "160000,1111111111111111111111111111111111111111,sub && "
-		   "git update-index --add --cacheinfo "
-		   "160000,3333333333333333333333333333333333333333,gone && "
-		   "git add a && git commit -q -m one"));
+	           "echo a > a && git update-index --add --cacheinfo "
+	           "160000,1111111111111111111111111111111111111111,sub && "
+	           "git update-index --add --cacheinfo "
+	           "160000,3333333333333333333333333333333333333333,gone && "
+	           "git add a && git commit -q -m one"));
 	free(at_sh(NULL, repo,
-		   "git update-index --cacheinfo "
-		   "160000,2222222222222222222222222222222222222222,sub && "
-		   "git update-index --force-remove gone && "
-		   "git update-index --add --cacheinfo "
-		   "160000,4444444444444444444444444444444444444444,new && "
-		   "git commit -q -m two"));
+	           "git update-index --cacheinfo "
+	           "160000,2222222222222222222222222222222222222222,sub && "
+	           "git update-index --force-remove gone && "
+	           "git update-index --add --cacheinfo "
+	           "160000,4444444444444444444444444444444444444444,new && "
+	           "git commit -q -m two"));
 	expect_all(repo, "HEAD~", "HEAD");
 }
 
@@ -246,8 +246,8 @@ static void write_lines(const char *rel, size_t n, const char *tag)
 
 static void random_repo(uint64_t seed)
 {
-	static const size_t sizes[] = {0, 1, 2, 3, 5, 9, 17, 40, 100, 333,
-				       1000, 4096, 12000};
+	static const size_t sizes[] = {0,  1,   2,   3,    5,    9,    17,
+	                               40, 100, 333, 1000, 4096, 12000};
 	size_t nfiles = 3 + rnd() % 30;
 	char rel[512];
 
@@ -261,16 +261,15 @@ static void random_repo(uint64_t seed)
 			uint64_t kind = rnd() % 10, keep = rnd() % 2;
 
 			for (size_t k = 0; k < depth; k++)
-				pos += (size_t)snprintf(rel + pos,
-							sizeof(rel) - pos,
-							"d%zu%.*s/", k,
-							(int)(rnd() % 30),
-							"dddddddddddddddddddd"
-							"dddddddddd");
+				pos += (size_t)snprintf(
+				    rel + pos, sizeof(rel) - pos, "d%zu%.*s/",
+				    k, (int)(rnd() % 30),
+				    "dddddddddddddddddddd"
+				    "dddddddddd");
 			snprintf(rel + pos, sizeof(rel) - pos, "f%zu_%.*s", i,
-				 (int)namelen,
-				 "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
-				 "nnnnnnnnnnnnnnnnnnnn");
+			         (int)namelen,
+			         "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+			         "nnnnnnnnnnnnnnnnnnnn");
 			if (pass == 0) {
 				char *dir = tu_path(repo, rel);
 
@@ -317,8 +316,9 @@ static void random_repo(uint64_t seed)
 Test(git_text, random_shapes)
 {
 	for (uint64_t seed = 1; seed <= 6; seed++) {
-		free(at_sh(NULL, repo, "git rm -rq --ignore-unmatch . && "
-				       "rm -rf ./*"));
+		free(at_sh(NULL, repo,
+		           "git rm -rq --ignore-unmatch . && "
+		           "rm -rf ./*"));
 		at_commit(repo, "clean");
 		random_repo(seed * 7919);
 		expect_all(repo, "HEAD~", "HEAD");
@@ -349,15 +349,17 @@ Test(git_text, every_byte_in_a_name)
 
 Test(git_text, columns_as_git_reads_it)
 {
-	static const char *vals[] = {"abc", "0",	  "-5",		" 100",
-				     "100x", "+50", "4294967376", "", "23"};
+	static const char *vals[] = {"abc", "0",          "-5", " 100", "100x",
+	                             "+50", "4294967376", "",   "23"};
 	at_diff d;
 
-	free(at_sh(NULL, repo, "mkdir -p a/b/c && seq 1 50 > "
-			       "a/b/c/a-rather-long-file-name-for-the-test"));
+	free(at_sh(NULL, repo,
+	           "mkdir -p a/b/c && seq 1 50 > "
+	           "a/b/c/a-rather-long-file-name-for-the-test"));
 	at_commit(repo, "one");
-	free(at_sh(NULL, repo, "seq 1 1000 > a/b/c/a-rather-long-file-name-"
-			       "for-the-test && echo x > short"));
+	free(at_sh(NULL, repo,
+	           "seq 1 1000 > a/b/c/a-rather-long-file-name-"
+	           "for-the-test && echo x > short"));
 	at_commit(repo, "two");
 	at_load(&d, repo, "HEAD~", "HEAD");
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
@@ -366,7 +368,7 @@ Test(git_text, columns_as_git_reads_it)
 		snprintf(env, sizeof(env), "COLUMNS='%s'", vals[i]);
 		setenv("COLUMNS", vals[i], 1);
 		expect_git(repo, env, "--stat", "HEAD~", "HEAD", w_stat, &d,
-			   NULL);
+		           NULL);
 		unsetenv("COLUMNS");
 	}
 	at_dispose(&d);
@@ -381,8 +383,8 @@ Test(git_text, empty_diff_prints_nothing)
 	at_load(&d, repo, "HEAD", "HEAD");
 	cr_assert_eq(d.n, 0);
 	expect_git(repo, "", "--numstat", "HEAD", "HEAD", w_numstat, &d, NULL);
-	expect_git(repo, "", "--name-status", "HEAD", "HEAD", w_name_status,
-		   &d, NULL);
+	expect_git(repo, "", "--name-status", "HEAD", "HEAD", w_name_status, &d,
+	           NULL);
 	expect_git(repo, "", "--stat", "HEAD", "HEAD", w_stat, &d, NULL);
 	at_dispose(&d);
 }
@@ -390,7 +392,7 @@ Test(git_text, empty_diff_prints_nothing)
 Test(git_text, bad_input_writes_nothing)
 {
 	sdf_file_summary f[2] = {{.path = "a", .status = SDF_FILE_ADDED},
-				 {.path = NULL, .status = SDF_FILE_ADDED}};
+	                         {.path = NULL, .status = SDF_FILE_ADDED}};
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&buf, &len);

@@ -41,23 +41,23 @@ static char *dump(json_t *j)
 static sdf_file_summary modified(void)
 {
 	sdf_file_summary f = {
-		.path = "src/main.c",
-		.status = SDF_FILE_MODIFIED,
-		.old_oid = OLD_OID,
-		.new_oid = NEW_OID,
-		.old_mode = 0100644,
-		.new_mode = 0100755,
-		.old_size = 120,
-		.new_size = 150,
-		.old_lines = 10,
-		.new_lines = 12,
-		.additions = 3,
-		.deletions = 1,
-		.old_hash = OLD_HASH,
-		.new_hash = NEW_HASH,
-		.exact = 1,
-		.patch = "@@ -1 +1 @@\n-a\n+b\n",
-		.patch_len = 18,
+	    .path = "src/main.c",
+	    .status = SDF_FILE_MODIFIED,
+	    .old_oid = OLD_OID,
+	    .new_oid = NEW_OID,
+	    .old_mode = 0100644,
+	    .new_mode = 0100755,
+	    .old_size = 120,
+	    .new_size = 150,
+	    .old_lines = 10,
+	    .new_lines = 12,
+	    .additions = 3,
+	    .deletions = 1,
+	    .old_hash = OLD_HASH,
+	    .new_hash = NEW_HASH,
+	    .exact = 1,
+	    .patch = "@@ -1 +1 @@\n-a\n+b\n",
+	    .patch_len = 18,
 	};
 	return f;
 }
@@ -68,48 +68,48 @@ Test(json, modified_file_exact_bytes)
 	char *s = dump(sdf_api_file_json(&f));
 
 	cr_expect_str_eq(
-		s, "{\"path\":\"src/main.c\",\"status\":\"modified\","
-		   "\"old_oid\":\"" OLD_OID "\",\"new_oid\":\"" NEW_OID "\","
-		   "\"old_mode\":\"100644\",\"new_mode\":\"100755\","
-		   "\"old_size\":120,\"new_size\":150,\"old_lines\":10,"
-		   "\"new_lines\":12,\"additions\":3,\"deletions\":1,"
-		   "\"exact\":true,\"binary\":false,\"generated\":false,"
-		   "\"generated_reason\":null,\"oversized\":false,"
-		   "\"patch\":\"@@ -1 +1 @@\\n-a\\n+b\\n\","
-		   "\"patch_truncated\":false,\"old_hash\":\"" OLD_HASH "\","
-		   "\"new_hash\":\"" NEW_HASH "\"}");
+	    s, "{\"path\":\"src/main.c\",\"status\":\"modified\","
+	       "\"old_oid\":\"" OLD_OID "\",\"new_oid\":\"" NEW_OID "\","
+	       "\"old_mode\":\"100644\",\"new_mode\":\"100755\","
+	       "\"old_size\":120,\"new_size\":150,\"old_lines\":10,"
+	       "\"new_lines\":12,\"additions\":3,\"deletions\":1,"
+	       "\"exact\":true,\"binary\":false,\"generated\":false,"
+	       "\"generated_reason\":null,\"oversized\":false,"
+	       "\"patch\":\"@@ -1 +1 @@\\n-a\\n+b\\n\","
+	       "\"patch_truncated\":false,\"old_hash\":\"" OLD_HASH "\","
+	       "\"new_hash\":\"" NEW_HASH "\"}");
 	free(s);
 }
 
 Test(json, added_side_absent_is_null_and_no_patch_key)
 {
 	sdf_file_summary f = {
-		.path = "new.txt",
-		.status = SDF_FILE_ADDED,
-		.new_oid = NEW_OID,
-		.new_mode = 0100644,
-		.new_size = 4,
-		.new_lines = 1,
-		.additions = 1,
-		.new_hash = NEW_HASH,
-		.exact = 1,
-		.oversized = 1,
-		.patch_truncated = 1,
+	    .path = "new.txt",
+	    .status = SDF_FILE_ADDED,
+	    .new_oid = NEW_OID,
+	    .new_mode = 0100644,
+	    .new_size = 4,
+	    .new_lines = 1,
+	    .additions = 1,
+	    .new_hash = NEW_HASH,
+	    .exact = 1,
+	    .oversized = 1,
+	    .patch_truncated = 1,
 	};
 	/* an absent side's leftovers are ignored */
 	strcpy(f.old_oid, OLD_OID);
 	char *s = dump(sdf_api_file_json(&f));
 
-	cr_expect_str_eq(
-		s, "{\"path\":\"new.txt\",\"status\":\"added\","
-		   "\"old_oid\":null,\"new_oid\":\"" NEW_OID "\","
-		   "\"old_mode\":null,\"new_mode\":\"100644\","
-		   "\"old_size\":0,\"new_size\":4,\"old_lines\":0,"
-		   "\"new_lines\":1,\"additions\":1,\"deletions\":0,"
-		   "\"exact\":true,\"binary\":false,\"generated\":false,"
-		   "\"generated_reason\":null,\"oversized\":true,"
-		   "\"patch_truncated\":true,\"old_hash\":null,"
-		   "\"new_hash\":\"" NEW_HASH "\"}");
+	cr_expect_str_eq(s,
+	                 "{\"path\":\"new.txt\",\"status\":\"added\","
+	                 "\"old_oid\":null,\"new_oid\":\"" NEW_OID "\","
+	                 "\"old_mode\":null,\"new_mode\":\"100644\","
+	                 "\"old_size\":0,\"new_size\":4,\"old_lines\":0,"
+	                 "\"new_lines\":1,\"additions\":1,\"deletions\":0,"
+	                 "\"exact\":true,\"binary\":false,\"generated\":false,"
+	                 "\"generated_reason\":null,\"oversized\":true,"
+	                 "\"patch_truncated\":true,\"old_hash\":null,"
+	                 "\"new_hash\":\"" NEW_HASH "\"}");
 	free(s);
 }
 
@@ -132,14 +132,14 @@ Test(json, deleted_binary_generated_renamed)
 	cr_expect(json_is_null(json_object_get(j, "new_mode")));
 	cr_expect(json_is_null(json_object_get(j, "new_hash")));
 	cr_expect_str_eq(json_string_value(json_object_get(j, "old_oid")),
-			 OLD_OID);
+	                 OLD_OID);
 	cr_expect(json_is_true(json_object_get(j, "binary")));
 	cr_expect_eq(json_integer_value(json_object_get(j, "additions")), 0);
 	cr_expect_str_eq(json_string_value(json_object_get(j, "status")),
-			 "deleted");
+	                 "deleted");
 	cr_expect_str_eq(
-		json_string_value(json_object_get(j, "generated_reason")),
-		"path:*.min.js");
+	    json_string_value(json_object_get(j, "generated_reason")),
+	    "path:*.min.js");
 	cr_expect_null(json_object_get(j, "patch"));
 	cr_expect_null(json_object_get(j, "old_path"));
 	json_decref(j);
@@ -162,10 +162,10 @@ Test(json, deleted_binary_generated_renamed)
 	f.old_path = "src/old.c";
 	char *s = dump(sdf_api_file_json(&f));
 	cr_expect(strncmp(s,
-			  "{\"path\":\"src/main.c\",\"old_path\":\"src/old.c\","
-			  "\"status\":\"renamed\",",
-			  60) == 0,
-		  "%s", s);
+	                  "{\"path\":\"src/main.c\",\"old_path\":\"src/old.c\","
+	                  "\"status\":\"renamed\",",
+	                  60) == 0,
+	          "%s", s);
 	free(s);
 
 	f = modified();
@@ -173,9 +173,9 @@ Test(json, deleted_binary_generated_renamed)
 	f.new_mode = 0120000;
 	j = sdf_api_file_json(&f);
 	cr_expect_str_eq(json_string_value(json_object_get(j, "status")),
-			 "type_changed");
+	                 "type_changed");
 	cr_expect_str_eq(json_string_value(json_object_get(j, "new_mode")),
-			 "120000");
+	                 "120000");
 	json_decref(j);
 }
 
@@ -192,9 +192,9 @@ Test(json, empty_ids_are_null_modes_are_octal)
 	cr_expect(json_is_null(json_object_get(j, "old_oid")));
 	cr_expect(json_is_null(json_object_get(j, "new_hash")));
 	cr_expect_str_eq(json_string_value(json_object_get(j, "new_mode")),
-			 "160000");
+	                 "160000");
 	cr_expect_str_eq(json_string_value(json_object_get(j, "old_mode")),
-			 "040000");
+	                 "040000");
 	json_decref(j);
 }
 
@@ -207,7 +207,7 @@ Test(json, paths_and_patches_that_are_not_utf8)
 	f.path = "caf\xc3\xa9\tx";
 	j = sdf_api_file_json(&f);
 	cr_expect_str_eq(json_string_value(json_object_get(j, "path")),
-			 "caf\xc3\xa9\tx");
+	                 "caf\xc3\xa9\tx");
 	json_decref(j);
 
 	/* Latin-1: git's quoted form, nothing lost */
@@ -219,16 +219,16 @@ Test(json, paths_and_patches_that_are_not_utf8)
 	j = sdf_api_file_json(&f);
 	cr_assert_not_null(j, "%s", sdf_error_last());
 	cr_expect_str_eq(json_string_value(json_object_get(j, "path")),
-			 "\"caf\\351\"");
+	                 "\"caf\\351\"");
 	cr_expect_str_eq(json_string_value(json_object_get(j, "old_path")),
-			 "\"\\377\\376/\\\"q\\\"\"");
+	                 "\"\\377\\376/\\\"q\\\"\"");
 	cr_expect_str_eq(json_string_value(json_object_get(j, "patch")),
-			 "-caf\xef\xbf\xbd\n+caf\xc3\xa9\n");
+	                 "-caf\xef\xbf\xbd\n+caf\xc3\xa9\n");
 	json_decref(j);
 
 	/* overlong, surrogate and truncated sequences are invalid too */
 	static const char *bad[] = {"\xc0\xaf", "\xed\xa0\x80", "\xe2\x82",
-				    "\xf4\x90\x80\x80", "\x80"};
+	                            "\xf4\x90\x80\x80", "\x80"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		f = modified();
 		f.path = bad[i];
@@ -236,10 +236,10 @@ Test(json, paths_and_patches_that_are_not_utf8)
 		f.patch_len = strlen(bad[i]);
 		j = sdf_api_file_json(&f);
 		cr_assert_not_null(j, "%zu: %s", i, sdf_error_last());
-		cr_expect_eq(
-			json_string_value(json_object_get(j, "path"))[0], '"');
+		cr_expect_eq(json_string_value(json_object_get(j, "path"))[0],
+		             '"');
 		cr_expect_null(strchr(
-			json_string_value(json_object_get(j, "patch")), '\x80'));
+		    json_string_value(json_object_get(j, "patch")), '\x80'));
 		json_decref(j);
 	}
 
@@ -255,28 +255,28 @@ Test(json, paths_and_patches_that_are_not_utf8)
 Test(json, totals)
 {
 	sdf_diff_totals t = {.files = 3,
-			     .additions = 10,
-			     .deletions = 2,
-			     .binary_files = 1,
-			     .generated_files = 1,
-			     .oversized_files = 1,
-			     .estimated_files = 1,
-			     .patch_bytes = 4096,
-			     .omitted_files = 7,
-			     .peak_bytes = UINT64_MAX};
+	                     .additions = 10,
+	                     .deletions = 2,
+	                     .binary_files = 1,
+	                     .generated_files = 1,
+	                     .oversized_files = 1,
+	                     .estimated_files = 1,
+	                     .patch_bytes = 4096,
+	                     .omitted_files = 7,
+	                     .peak_bytes = UINT64_MAX};
 	char *s = dump(sdf_api_totals_json(&t));
 
 	cr_expect_str_eq(s, "{\"files\":3,\"additions\":10,\"deletions\":2,"
-			    "\"binary_files\":1,\"generated_files\":1,"
-			    "\"oversized_files\":1,\"estimated_files\":1,"
-			    "\"patch_bytes\":4096,\"truncated\":false,"
-			    "\"omitted_files\":0,"
-			    "\"peak_bytes\":9223372036854775807}");
+	                    "\"binary_files\":1,\"generated_files\":1,"
+	                    "\"oversized_files\":1,\"estimated_files\":1,"
+	                    "\"patch_bytes\":4096,\"truncated\":false,"
+	                    "\"omitted_files\":0,"
+	                    "\"peak_bytes\":9223372036854775807}");
 	free(s);
 	t.truncated = 1;
 	s = dump(sdf_api_totals_json(&t));
-	cr_expect_not_null(
-		strstr(s, "\"truncated\":true,\"omitted_files\":7,"), "%s", s);
+	cr_expect_not_null(strstr(s, "\"truncated\":true,\"omitted_files\":7,"),
+	                   "%s", s);
 	free(s);
 	cr_expect_null(sdf_api_totals_json(NULL));
 	cr_expect_eq(sdf_error_last_code(), SDF_EINVAL);
@@ -288,17 +288,17 @@ Test(json, opencode_mapping)
 		sdf_file_status st;
 		const char *want;
 	} map[] = {{SDF_FILE_ADDED, "added"},
-		   {SDF_FILE_DELETED, "deleted"},
-		   {SDF_FILE_MODIFIED, "modified"},
-		   {SDF_FILE_RENAMED, "modified"},
-		   {SDF_FILE_TYPE_CHANGED, "modified"}};
+	           {SDF_FILE_DELETED, "deleted"},
+	           {SDF_FILE_MODIFIED, "modified"},
+	           {SDF_FILE_RENAMED, "modified"},
+	           {SDF_FILE_TYPE_CHANGED, "modified"}};
 	sdf_file_summary f = modified();
 	char *s = dump(sdf_api_file_opencode_json(&f));
 
 	cr_expect_str_eq(s, "{\"file\":\"src/main.c\","
-			    "\"patch\":\"@@ -1 +1 @@\\n-a\\n+b\\n\","
-			    "\"additions\":3,\"deletions\":1,"
-			    "\"status\":\"modified\"}");
+	                    "\"patch\":\"@@ -1 +1 @@\\n-a\\n+b\\n\","
+	                    "\"additions\":3,\"deletions\":1,"
+	                    "\"status\":\"modified\"}");
 	free(s);
 	f.old_path = "src/old.c";
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
@@ -308,10 +308,10 @@ Test(json, opencode_mapping)
 		j = sdf_api_file_opencode_json(&f);
 		cr_assert_not_null(j);
 		cr_expect_str_eq(
-			json_string_value(json_object_get(j, "status")),
-			map[i].want);
+		    json_string_value(json_object_get(j, "status")),
+		    map[i].want);
 		cr_expect_str_eq(json_string_value(json_object_get(j, "file")),
-				 "src/main.c");
+		                 "src/main.c");
 		json_decref(j);
 	}
 	/* no patch (binary, oversized): "", never absent */
@@ -322,13 +322,12 @@ Test(json, opencode_mapping)
 	f.additions = f.deletions = 0;
 	s = dump(sdf_api_file_opencode_json(&f));
 	cr_expect_str_eq(s, "{\"file\":\"src/main.c\",\"patch\":\"\","
-			    "\"additions\":0,\"deletions\":0,"
-			    "\"status\":\"modified\"}");
+	                    "\"additions\":0,\"deletions\":0,"
+	                    "\"status\":\"modified\"}");
 	free(s);
 }
 
-static char *capture_opencode(const sdf_file_summary *files, size_t n,
-			      int *rc)
+static char *capture_opencode(const sdf_file_summary *files, size_t n, int *rc)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -352,11 +351,11 @@ Test(json, opencode_array)
 	s = capture_opencode(f, 2, &rc);
 	cr_expect_eq(rc, 0);
 	cr_expect_str_eq(s, "[{\"file\":\"src/main.c\","
-			    "\"patch\":\"@@ -1 +1 @@\\n-a\\n+b\\n\","
-			    "\"additions\":3,\"deletions\":1,"
-			    "\"status\":\"modified\"},"
-			    "{\"file\":\"b\",\"patch\":\"\",\"additions\":3,"
-			    "\"deletions\":1,\"status\":\"added\"}]\n");
+	                    "\"patch\":\"@@ -1 +1 @@\\n-a\\n+b\\n\","
+	                    "\"additions\":3,\"deletions\":1,"
+	                    "\"status\":\"modified\"},"
+	                    "{\"file\":\"b\",\"patch\":\"\",\"additions\":3,"
+	                    "\"deletions\":1,\"status\":\"added\"}]\n");
 	free(s);
 	s = capture_opencode(NULL, 0, &rc);
 	cr_expect_eq(rc, 0);
@@ -391,8 +390,7 @@ Test(json, malformed_input_never_crashes)
 	f.status = (sdf_file_status)-1;
 	cr_expect_null(sdf_api_file_json(&f));
 	cr_expect_eq(sdf_error_last_code(), SDF_EINVAL);
-	cr_expect_str_eq(sdf_file_status_name((sdf_file_status)99),
-			 "unknown");
+	cr_expect_str_eq(sdf_file_status_name((sdf_file_status)99), "unknown");
 
 	f = modified();
 	f.status = SDF_FILE_RENAMED; /* without old_path */
@@ -409,7 +407,7 @@ Test(json, malformed_input_never_crashes)
 	json_t *j = sdf_api_file_json(&f);
 	cr_assert_not_null(j, "%s", sdf_error_last());
 	cr_expect_eq(strlen(json_string_value(json_object_get(j, "old_oid"))),
-		     41);
+	             41);
 	json_decref(j);
 
 	/* counts past INT64_MAX clamp instead of going negative */
@@ -417,7 +415,7 @@ Test(json, malformed_input_never_crashes)
 	f.additions = UINT64_MAX;
 	j = sdf_api_file_json(&f);
 	cr_expect_eq(json_integer_value(json_object_get(j, "additions")),
-		     INT64_MAX);
+	             INT64_MAX);
 	json_decref(j);
 
 	/* a path over the cap is refused, not encoded */
@@ -452,12 +450,12 @@ static void oom_loop(json_t *(*enc)(const void *), const void *arg)
 		}
 		sdf_alloc_fail_at(0);
 		cr_expect_null(j, "allocation %llu failed unnoticed",
-			       (unsigned long long)n);
+		               (unsigned long long)n);
 		json_decref(j);
 		cr_expect_eq(sdf_error_last_code(), SDF_EBUDGET, "%llu: %s",
-			     (unsigned long long)n, sdf_error_last());
+		             (unsigned long long)n, sdf_error_last());
 		cr_expect_eq(sdf_alloc_live(), base, "leak at %llu",
-			     (unsigned long long)n);
+		             (unsigned long long)n);
 	}
 	cr_expect_eq(sdf_alloc_live(), base);
 	/* every object needs a few allocations: they were all failed once */
@@ -514,7 +512,8 @@ Test(json, random_summaries)
 		/* pointers must point somewhere: random strings or NULL */
 		for (size_t i = 0; i < sizeof(path) - 1; i++) {
 			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-			path[i] = (char)(s % 7 ? 'a' + s % 26 : (s >> 8) & 0xff);
+			path[i] =
+			    (char)(s % 7 ? 'a' + s % 26 : (s >> 8) & 0xff);
 			old_path[i] = (char)(s >> 16);
 			reason[i % sizeof(reason)] = (char)(s >> 24);
 		}
@@ -535,7 +534,7 @@ Test(json, random_summaries)
 		f.status = (sdf_file_status)((s >> 20) % 7);
 
 		json_t *(*enc[])(const sdf_file_summary *) = {
-			sdf_api_file_json, sdf_api_file_opencode_json};
+		    sdf_api_file_json, sdf_api_file_opencode_json};
 		for (size_t e = 0; e < 2; e++) {
 			if (!(j = enc[e](&f))) {
 				cr_expect_lt(sdf_error_last_code(), 0);

@@ -64,7 +64,7 @@ static void sh(const char *fmt, ...)
 
 /* snapdiff COMMAND ARGS (a shell fragment) on the test's worktree, store. */
 static int snapdiff(tu_result *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static int snapdiff(tu_result *r, const char *fmt, ...)
 {
 	va_list ap;
@@ -77,8 +77,8 @@ static int snapdiff(tu_result *r, const char *fmt, ...)
 	/* the options go right after the command: paths come last */
 	sp = strchr(args, ' ');
 	rc = tu_sh(r, "'%s' %.*s --worktree '%s' --store '%s' %s", SDF_CLI,
-		   sp ? (int)(sp - args) : (int)strlen(args), args, wt, store,
-		   sp ? sp + 1 : "");
+	           sp ? (int)(sp - args) : (int)strlen(args), args, wt, store,
+	           sp ? sp + 1 : "");
 	free(args);
 	return rc;
 }
@@ -90,10 +90,10 @@ static char *listing(const char *dir)
 	char *out;
 
 	cr_assert_eq(tu_sh(&r,
-			   "cd '%s' && find . -path ./.git -prune -o -printf "
-			   "'%%p %%y %%m %%s %%l\\n' | LC_ALL=C sort",
-			   dir),
-		     0, "%s", r.err);
+	                   "cd '%s' && find . -path ./.git -prune -o -printf "
+	                   "'%%p %%y %%m %%s %%l\\n' | LC_ALL=C sort",
+	                   dir),
+	             0, "%s", r.err);
 	out = r.out;
 	r.out = NULL;
 	tu_result_dispose(&r);
@@ -106,8 +106,8 @@ static void expect_same_dirs(const char *a, const char *b)
 	tu_result r;
 
 	cr_assert_str_eq(la, lb, "listings differ:\n%s\n---\n%s", la, lb);
-	cr_assert_eq(tu_sh(&r, "diff -r --no-dereference '%s' '%s'", a, b),
-		     0, "%s", r.out);
+	cr_assert_eq(tu_sh(&r, "diff -r --no-dereference '%s' '%s'", a, b), 0,
+	             "%s", r.out);
 	tu_result_dispose(&r);
 	free(la);
 	free(lb);
@@ -241,9 +241,9 @@ Test(restore_cli, revert_file_new_file_and_directory)
 	tu_write_str(wt, "src/unknown.c", "never tracked\n");
 	tu_write_str(wt, "src/x.log", "ignored\n");
 
-	cr_assert_eq(snapdiff(&r, "revert %s -- mod.txt created.txt src gen/",
-			      t1),
-		     0, "%s", r.err);
+	cr_assert_eq(
+	    snapdiff(&r, "revert %s -- mod.txt created.txt src gen/", t1), 0,
+	    "%s", r.err);
 	cr_assert(strstr(r.out, "M\tmod.txt\n"), "%s", r.out);
 	cr_assert(strstr(r.out, "D\tcreated.txt\n"), "%s", r.out);
 	cr_assert(strstr(r.out, "D\tsrc/later.c\n"), "%s", r.out);
@@ -262,7 +262,7 @@ Test(restore_cli, revert_file_new_file_and_directory)
 
 	/* with --json: counts, and revert of what is already reverted */
 	cr_assert_eq(snapdiff(&r, "revert %s --json -- mod.txt", t1), 0, "%s",
-		     r.err);
+	             r.err);
 	cr_assert(strstr(r.out, "\"ok\":true"), "%s", r.out);
 	cr_assert(strstr(r.out, "\"removed\":0,"), "%s", r.out);
 	tu_result_dispose(&r);
@@ -285,7 +285,7 @@ static void expect_refusal(const char *args, const char *needle)
 	cr_assert(strncmp(r.err, "snapdiff: ", 10) == 0, "%s", r.err);
 	nl = strchr(r.err, '\n');
 	cr_assert(nl && (!nl[1] || strstr(nl + 1, "see snapdiff --help")),
-		  "more than one line: %s", r.err);
+	          "more than one line: %s", r.err);
 	cr_assert(strstr(r.err, needle), "%s: %s", args, r.err);
 	cr_assert_str_eq(r.out, "");
 	tu_result_dispose(&r);
@@ -306,14 +306,14 @@ Test(restore_cli, bad_input_gets_one_clear_line)
 	tu_write_str(wt, "new.txt", "new\n");
 	expect_refusal("restore no-such-snapshot", "unknown tree-ish");
 	expect_refusal("restore 0123456789abcdef0123456789abcdef01234567",
-		       "unknown tree-ish");
+	               "unknown tree-ish");
 	expect_refusal("restore", "which snapshot");
 	char *args;
 	cr_assert(asprintf(&args, "revert %s -- ../x", tree) > 0);
 	expect_refusal(args, "'..'");
 	free(args);
 	cr_assert(asprintf(&args, "revert %s -- new.txt /etc/passwd", tree) >
-		  0);
+	          0);
 	expect_refusal(args, "absolute");
 	free(args);
 	cr_assert(asprintf(&args, "revert %s -- .git/config", tree) > 0);
@@ -331,7 +331,7 @@ Test(restore_cli, bad_input_gets_one_clear_line)
 	      tree, wt, scratch);
 	cr_assert_eq(r.status, 1);
 	cr_assert(strstr(r.err, "snapdiff: error: no snapdiff store"), "%s",
-		  r.err);
+	          r.err);
 	tu_result_dispose(&r);
 	expect_content("a.txt", "changed\n");
 	free(tree);
@@ -343,8 +343,7 @@ Test(restore_cli, hostile_trees_write_nothing)
 	char name[64];
 	struct stat sb;
 	tu_result r;
-	static const char *const bad_names[] = {"..", ".git", ".GiT",
-						"a\\\\b"};
+	static const char *const bad_names[] = {"..", ".git", ".GiT", "a\\\\b"};
 
 	/* "../NAME" would land beside the worktree */
 	snprintf(name, sizeof(name), "sdf-escape-%ld", (long)getpid());
@@ -353,25 +352,24 @@ Test(restore_cli, hostile_trees_write_nothing)
 	escape = tu_path(parent, name);
 	tu_write_str(wt, "a.txt", "a\n");
 	tree = cli_track(wt, store, NULL);
-	cr_assert_eq(tu_sh(&r, "git --git-dir='%s' rev-parse %s:a.txt", store,
-			   tree),
-		     0);
+	cr_assert_eq(
+	    tu_sh(&r, "git --git-dir='%s' rev-parse %s:a.txt", store, tree), 0);
 	blob = tu_last_line(r.out);
 	tu_result_dispose(&r);
 	cr_assert_eq(tu_sh(&r,
-			   "printf '100644 blob %s\\t%s\\n100644 blob "
-			   "%s\\tconfig\\n' | GIT_DIR='%s' git mktree",
-			   blob, name, blob, store),
-		     0, "%s", r.err);
+	                   "printf '100644 blob %s\\t%s\\n100644 blob "
+	                   "%s\\tconfig\\n' | GIT_DIR='%s' git mktree",
+	                   blob, name, blob, store),
+	             0, "%s", r.err);
 	sub = tu_last_line(r.out);
 	tu_result_dispose(&r);
 	sh("rm '%s/a.txt'", wt);
 	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
 		cr_assert_eq(tu_sh(&r,
-				   "printf '100644 blob %s\\taaa\\n040000 tree "
-				   "%s\\t%s\\n' | GIT_DIR='%s' git mktree",
-				   blob, sub, bad_names[i], store),
-			     0, "%s", r.err);
+		                   "printf '100644 blob %s\\taaa\\n040000 tree "
+		                   "%s\\t%s\\n' | GIT_DIR='%s' git mktree",
+		                   blob, sub, bad_names[i], store),
+		             0, "%s", r.err);
 		bad = tu_last_line(r.out);
 		tu_result_dispose(&r);
 		cr_assert(asprintf(&args, "restore %s", bad) > 0);
@@ -379,10 +377,10 @@ Test(restore_cli, hostile_trees_write_nothing)
 		free(args);
 		/* one level down, for revert of the directory above */
 		cr_assert_eq(tu_sh(&r,
-				   "printf '040000 tree %s\\tgood\\n' | "
-				   "GIT_DIR='%s' git mktree",
-				   bad, store),
-			     0, "%s", r.err);
+		                   "printf '040000 tree %s\\tgood\\n' | "
+		                   "GIT_DIR='%s' git mktree",
+		                   bad, store),
+		             0, "%s", r.err);
 		free(bad);
 		bad = tu_last_line(r.out);
 		tu_result_dispose(&r);
@@ -447,7 +445,7 @@ Test(restore_cli, directory_in_the_way_is_reported_and_the_rest_written)
 	   wt);
 	cr_assert_eq(snapdiff(&r, "restore %s --json", tree), 1, "%s", r.err);
 	cr_assert(strstr(r.err, "snapdiff: error: 'b.txt': a directory"), "%s",
-		  r.err);
+	          r.err);
 	cr_assert(strstr(r.out, "\"ok\":false"), "%s", r.out);
 	cr_assert(strstr(r.out, "\"failed\":1,"), "%s", r.out);
 	cr_assert(strstr(r.out, "\"path\":\"b.txt\""), "%s", r.out);
@@ -504,20 +502,20 @@ Test(restore_cli, restoring_64_mib_stays_under_16_mib)
 			sh("rm '%s'", big); /* deleted */
 		else
 			sh("echo changed > '%s'", big); /* modified */
-		char *argv[] = {SDF_CLI,  "restore", tree,	 "--worktree",
-				wt,	  "--store", store,	 "--json",
-				NULL};
+		char *argv[] = {SDF_CLI,      "restore", tree,
+		                "--worktree", wt,        "--store",
+		                store,        "--json",  NULL};
 		cr_assert_eq(tu_run(&r, NULL, argv), 0, "%s", r.err);
 		cr_log_info("restore of 64 MiB (%s): peak RSS %ld KiB, "
-			    "allocator peak %lld bytes",
-			    round ? "modified" : "deleted", r.maxrss_kb,
-			    json_number(r.out, "peak_bytes"));
+		            "allocator peak %lld bytes",
+		            round ? "modified" : "deleted", r.maxrss_kb,
+		            json_number(r.out, "peak_bytes"));
 		cr_assert_eq(json_number(r.out, "written"), 1, "%s", r.out);
 		cr_assert_eq(json_number(r.out, "written_bytes"),
-			     TU_BIG(64 << 20));
+		             TU_BIG(64 << 20));
 		if (TU_CHECK_RSS)
 			cr_assert_leq(r.maxrss_kb, 16 * 1024,
-				      "peak RSS %ld KiB", r.maxrss_kb);
+			              "peak RSS %ld KiB", r.maxrss_kb);
 #ifndef SDF_SANITIZED
 		cr_assert_leq(json_number(r.out, "peak_bytes"), 4 << 20);
 #endif
@@ -549,22 +547,21 @@ Test(restore_cli, full_disk_fails_cleanly)
 	sh("rm '%s/big.bin' && head -c 2000000 /dev/urandom > '%s/filler' && "
 	   "echo changed > '%s/a.txt'",
 	   mnt, mnt, mnt);
-	tu_sh(&r, "'%s' restore %s --worktree '%s' --store '%s'", SDF_CLI,
-	      tree, mnt, store);
+	tu_sh(&r, "'%s' restore %s --worktree '%s' --store '%s'", SDF_CLI, tree,
+	      mnt, store);
 	cr_assert_eq(r.status, 1, "%s", r.err);
 	cr_assert(strstr(r.err, "snapdiff: error: 'big.bin'"), "%s", r.err);
 	cr_assert(strstr(r.err, "No space left"), "%s", r.err);
 	tu_result_dispose(&r);
 	ls = listing(mnt);
-	cr_assert_null(strstr(ls, ".snapdiff-"), "temporary file left: %s",
-		       ls);
+	cr_assert_null(strstr(ls, ".snapdiff-"), "temporary file left: %s", ls);
 	cr_assert_null(strstr(ls, "big.bin"), "%s", ls);
 	free(ls);
 	/* the rest of the worktree is as it was; with room, it works */
 	sh("test $(stat -c %%s '%s/filler') = 2000000 && rm '%s/filler'", mnt,
 	   mnt);
-	tu_sh(&r, "'%s' restore %s --worktree '%s' --store '%s'", SDF_CLI,
-	      tree, mnt, store);
+	tu_sh(&r, "'%s' restore %s --worktree '%s' --store '%s'", SDF_CLI, tree,
+	      mnt, store);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	tu_result_dispose(&r);
 	char *a = tu_read(mnt, "a.txt", NULL);
@@ -580,7 +577,7 @@ Test(restore_cli, kill_9_leaves_whole_files_and_no_debris)
 	char *tree, *ls, *oldref = tu_path(scratch, "old.ref");
 	char *newref = tu_path(scratch, "new.ref");
 	static const char *const delays[] = {"0",    "0.01", "0.03", "0.05",
-					     "0.08", "0.12", "0.2",  "0.4"};
+	                                     "0.08", "0.12", "0.2",  "0.4"};
 	tu_result r;
 
 #ifdef SDF_VALGRIND
@@ -601,12 +598,12 @@ Test(restore_cli, kill_9_leaves_whole_files_and_no_debris)
 		ls = listing(wt);
 		if (access("/proc/self/fd", X_OK) == 0)
 			cr_assert_null(strstr(ls, ".snapdiff-"),
-				       "debris after kill at %ss: %s",
-				       delays[i], ls);
+			               "debris after kill at %ss: %s",
+			               delays[i], ls);
 		free(ls);
 	}
 	cr_assert_eq(tu_sh(&r, "git --git-dir='%s' fsck --no-progress", store),
-		     0, "%s%s", r.out, r.err);
+	             0, "%s%s", r.out, r.err);
 	tu_result_dispose(&r);
 	cr_assert_eq(snapdiff(&r, "restore %s", tree), 0, "%s", r.err);
 	tu_result_dispose(&r);
@@ -812,8 +809,8 @@ Test(restore_cli, hostile_raw_trees_are_refused_whole)
 Test(restore_cli, git_lookalikes_are_refused_and_the_real_git_untouched)
 {
 	char *blob, *tree, *before, *after, *args;
-	static const char *const refused[] = {".git.", ".git ", "GIT~1",
-					      ".Git. .", ".git::$INDEX_ALLOCATION"};
+	static const char *const refused[] = {
+	    ".git.", ".git ", "GIT~1", ".Git. .", ".git::$INDEX_ALLOCATION"};
 	/* in git's order */
 	static const char *const kept[] = {".git-keep", ".github", ".gitx"};
 	struct raw_entry e[3];
@@ -823,8 +820,8 @@ Test(restore_cli, git_lookalikes_are_refused_and_the_real_git_untouched)
 	sh("git init -q '%s' && echo '[x]' >> '%s/.git/config'", wt, wt);
 	blob = blob_of("not a repository\n");
 	before = tu_sh_ok("cd '%s/.git' && find . -printf '%%p %%s\\n' | sort "
-			  "&& cat config",
-			  wt);
+	                  "&& cat config",
+	                  wt);
 	fences_take(&f);
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		struct raw_entry one[] = {{"100644", refused[i], blob}};
@@ -845,8 +842,8 @@ Test(restore_cli, git_lookalikes_are_refused_and_the_real_git_untouched)
 	for (size_t i = 0; i < 3; i++)
 		expect_content(kept[i], "not a repository\n");
 	after = tu_sh_ok("cd '%s/.git' && find . -printf '%%p %%s\\n' | sort "
-			 "&& cat config",
-			 wt);
+	                 "&& cat config",
+	                 wt);
 	cr_assert_str_eq(before, after, "the worktree's .git changed");
 	fences_check(&f, "git lookalikes");
 	fences_dispose(&f);

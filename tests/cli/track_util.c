@@ -29,7 +29,7 @@ char *expect_same_tree(const char *wt, const char *store)
 	char *ours = cli_track(wt, store, NULL), *theirs = git_tree(wt);
 
 	cr_assert_str_eq(ours, theirs, "snapdiff %s != git %s in %s", ours,
-			 theirs, wt);
+	                 theirs, wt);
 	free(theirs);
 	return ours;
 }
@@ -46,8 +46,8 @@ void write_lines(const char *dir, const char *rel, size_t size, int turn)
 	cr_assert_not_null(f);
 	for (unsigned long n = 0; done < size; n++) {
 		int len = snprintf(line, sizeof(line),
-				   "turn %06d line %012lu payload abcdefghij\n",
-				   turn, n);
+		                   "turn %06d line %012lu payload abcdefghij\n",
+		                   turn, n);
 		size_t take = (size_t)len;
 		if (take > size - done)
 			take = size - done;

@@ -107,10 +107,10 @@ Test(alloc, parse_size)
 Test(error, messages_and_errno)
 {
 	cr_assert_eq(sdf_error_set(SDF_ENOTFOUND, "no snapshot %s", "abc"),
-		     SDF_ENOTFOUND);
+	             SDF_ENOTFOUND);
 	cr_assert_str_eq(sdf_error_last(), "no snapshot abc");
 	cr_assert_eq(sdf_error_set_errno(SDF_EIO, 28, "write %s", "f"),
-		     SDF_ENOSPC);
+	             SDF_ENOSPC);
 	cr_assert(strstr(sdf_error_last(), "write f: "));
 	sdf_error_prefix("track");
 	cr_assert(strncmp(sdf_error_last(), "track: write f", 14) == 0);

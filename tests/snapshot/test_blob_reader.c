@@ -44,9 +44,9 @@ static void track(char tree[SDF_OID_HEXSZ + 1])
 
 	if (!st)
 		cr_assert_eq(sdf_store_open(&st, stpath, wt, SDF_STORE_CREATE),
-			     0, "%s", sdf_error_last());
+		             0, "%s", sdf_error_last());
 	cr_assert_eq(sdf_snapshot_track(&res, st, NULL), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	memcpy(tree, res.tree, SDF_OID_HEXSZ + 1);
 }
 
@@ -57,8 +57,8 @@ static char *blob_id(const char *tree, const char *path)
 	char *id;
 
 	cr_assert_eq(tu_sh(&r, "git --git-dir='%s' rev-parse '%s:%s'", stpath,
-			   tree, path),
-		     0, "%s", r.err);
+	                   tree, path),
+	             0, "%s", r.err);
 	id = tu_last_line(r.out);
 	tu_result_dispose(&r);
 	cr_assert_eq(strlen(id), 40);
@@ -72,7 +72,7 @@ static char *cat_file(const char *id, size_t *len)
 	char *out;
 
 	cr_assert_eq(tu_sh(&r, "git --git-dir='%s' cat-file -p %s", stpath, id),
-		     0, "%s", r.err);
+	             0, "%s", r.err);
 	out = r.out;
 	*len = r.out_len;
 	r.out = NULL;
@@ -82,7 +82,7 @@ static char *cat_file(const char *id, size_t *len)
 
 /* Reads the whole blob in chunks of cap bytes. */
 static int read_all(char **out, size_t *len, const char *id, size_t cap,
-		    const sdf_blob_reader_options *opts)
+                    const sdf_blob_reader_options *opts)
 {
 	sdf_blob_reader *r = NULL;
 	char *buf = malloc(cap), *all = NULL;
@@ -173,7 +173,7 @@ Test(blob_reader, loose_streams_what_git_cat_file_prints)
 			/* byte by byte on the small one only */
 			char *sid = blob_id(tree, "small.txt");
 			cr_assert_eq(read_all(&got, &len, sid, 1, NULL), 0,
-				     "%s", sdf_error_last());
+			             "%s", sdf_error_last());
 			cr_assert_eq(len, 13);
 			cr_assert_eq(memcmp(got, "hello, world\n", 13), 0);
 			free(got);
@@ -181,7 +181,7 @@ Test(blob_reader, loose_streams_what_git_cat_file_prints)
 			continue;
 		}
 		cr_assert_eq(read_all(&got, &len, id, caps[i], NULL), 0, "%s",
-			     sdf_error_last());
+		             sdf_error_last());
 		cr_assert_eq(len, big);
 		cr_assert_eq(memcmp(got, git, big), 0, "cap %zu", caps[i]);
 		cr_assert_eq(memcmp(got, data, big), 0);
@@ -192,7 +192,7 @@ Test(blob_reader, loose_streams_what_git_cat_file_prints)
 
 	id = blob_id(tree, "empty");
 	cr_assert_eq(read_all(&got, &len, id, 100, NULL), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	cr_assert_eq(len, 0);
 	free(got);
 	free(id);
@@ -209,7 +209,7 @@ Test(blob_reader, size_and_end_of_stream)
 	track(tree);
 	char *id = blob_id(tree, "f");
 	cr_assert_eq(sdf_blob_reader_open(&r, st, id), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	cr_assert_eq(sdf_blob_reader_size(r), 10);
 	cr_assert_eq(sdf_blob_reader_read(&n, r, buf, 4), 0);
 	cr_assert_eq(n, 4);
@@ -233,13 +233,13 @@ Test(blob_reader, missing_bad_and_non_blob_ids)
 	tu_write_str(wt, "f", "x");
 	track(tree);
 	cr_assert_eq(sdf_blob_reader_open(
-			     &r, st, "0123456789abcdef0123456789abcdef01234567"),
-		     SDF_ENOTFOUND);
+	                 &r, st, "0123456789abcdef0123456789abcdef01234567"),
+	             SDF_ENOTFOUND);
 	cr_assert_null(r);
 	cr_assert_eq(sdf_blob_reader_open(&r, st, "xyz"), SDF_EINVAL);
 	cr_assert_eq(sdf_blob_reader_open(&r, st, tree), SDF_EINVAL);
 	cr_assert(strstr(sdf_error_last(), "not a blob"), "%s",
-		  sdf_error_last());
+	          sdf_error_last());
 }
 
 static void expect_corrupt(const char *id, size_t cap)
@@ -304,7 +304,7 @@ Test(blob_reader, damaged_loose_objects_are_corrupt)
 	char *got;
 	size_t len;
 	cr_assert_eq(read_all(&got, &len, id, 4096, NULL), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	cr_assert_eq(len, big);
 	free(got);
 	free(lp);
@@ -326,13 +326,13 @@ Test(blob_reader, packed_objects_up_to_the_cap)
 	track(tree);
 	char *id = blob_id(tree, "f");
 	cr_assert_eq(tu_sh(&r, "git --git-dir='%s' gc -q", stpath), 0, "%s",
-		     r.err);
+	             r.err);
 	tu_result_dispose(&r);
 	lp = loose_path(id);
 	cr_assert_neq(stat(lp, &sb), 0, "gc should have packed %s", id);
 
 	cr_assert_eq(read_all(&got, &len, id, 4096, NULL), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	cr_assert_eq(len, n);
 	cr_assert_eq(memcmp(got, data, n), 0);
 	free(got);
@@ -361,16 +361,16 @@ Test(blob_reader, objects_of_an_alternate)
 	char *id = blob_id(tree, "f");
 	other = tu_path(stdir, "other.git");
 	cr_assert_eq(tu_sh(&r,
-			   "git init -q --bare '%s' && echo '%s/objects' > "
-			   "'%s/objects/info/alternates'",
-			   other, stpath, other),
-		     0, "%s", r.err);
+	                   "git init -q --bare '%s' && echo '%s/objects' > "
+	                   "'%s/objects/info/alternates'",
+	                   other, stpath, other),
+	             0, "%s", r.err);
 	tu_result_dispose(&r);
 	sdf_store *mine = st;
 	cr_assert_eq(sdf_store_open(&st, other, wt, 0), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	cr_assert_eq(read_all(&got, &len, id, 5, NULL), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	cr_assert_eq(len, 17);
 	cr_assert_eq(memcmp(got, "in the alternate\n", 17), 0);
 	free(got);
@@ -400,7 +400,7 @@ Test(blob_reader, allocation_failures_leak_nothing)
 		reached = sdf_alloc_count_since_arm();
 		sdf_alloc_fail_at(0);
 		cr_assert_eq(sdf_alloc_live(), base, "leak at %llu",
-			     (unsigned long long)i);
+		             (unsigned long long)i);
 		if (err == 0) {
 			cr_assert_eq(len, n);
 			cr_assert_eq(memcmp(got, data, n), 0);
@@ -434,7 +434,7 @@ Test(blob_reader, every_small_length_verifies)
 		snprintf(name, sizeof(name), "f%03zu", n);
 		id = blob_id(tree, name);
 		cr_assert_eq(read_all(&got, &len, id, 7, NULL), 0, "%zu: %s", n,
-			     sdf_error_last());
+		             sdf_error_last());
 		cr_assert_eq(len, n);
 		cr_assert_eq(memcmp(got, data, n), 0);
 		free(got);

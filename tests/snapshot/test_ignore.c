@@ -49,17 +49,33 @@ Test(ignore, agrees_with_git_check_ignore)
 {
 	char *wt = tu_mkdtemp("ignore");
 	static const char *files[] = {
-		"a.log", "keep.log", "build/out.o", "rootonly", "sub/rootonly",
-		"x/tmp/y/z", "dir/junk", "dir/important", "sub/drop.txt",
-		"sub/keep.txt", "sub/inner/drop2.txt", "sub/inner/other.txt",
-		"doc/a.md", "doc/deep/b.md", "cache/x", "src/cache/y",
-		"space trail", "#hash", "!bang", "Makefile", "nested/a/b/c.o",
+	    "a.log",
+	    "keep.log",
+	    "build/out.o",
+	    "rootonly",
+	    "sub/rootonly",
+	    "x/tmp/y/z",
+	    "dir/junk",
+	    "dir/important",
+	    "sub/drop.txt",
+	    "sub/keep.txt",
+	    "sub/inner/drop2.txt",
+	    "sub/inner/other.txt",
+	    "doc/a.md",
+	    "doc/deep/b.md",
+	    "cache/x",
+	    "src/cache/y",
+	    "space trail",
+	    "#hash",
+	    "!bang",
+	    "Makefile",
+	    "nested/a/b/c.o",
 	};
 	tu_write_str(wt, ".gitignore",
-		     "*.log\nbuild/\n!keep.log\n/rootonly\n**/tmp/**\n"
-		     "dir/*\n!dir/important\ndoc/**/*.md\n!doc/a.md\n"
-		     "/cache/\nspace trail  \n\\#hash\n\\!bang\n*.o\n"
-		     "# comment\n\n");
+	             "*.log\nbuild/\n!keep.log\n/rootonly\n**/tmp/**\n"
+	             "dir/*\n!dir/important\ndoc/**/*.md\n!doc/a.md\n"
+	             "/cache/\nspace trail  \n\\#hash\n\\!bang\n*.o\n"
+	             "# comment\n\n");
 	tu_write_str(wt, "sub/.gitignore", "*.txt\n!keep.txt\n");
 	tu_write_str(wt, "sub/inner/.gitignore", "!drop2.txt\n");
 	tu_write_str(wt, "nested/.gitignore", "!a/b/c.o\n");
@@ -75,7 +91,8 @@ Test(ignore, agrees_with_git_check_ignore)
 		/* enter each parent directory, as the walk does */
 		char dir[256] = "";
 		int pushed = 0, ignored = 0;
-		for (const char *s = strchr(f, '/'); s; s = strchr(s + 1, '/')) {
+		for (const char *s = strchr(f, '/'); s;
+		     s = strchr(s + 1, '/')) {
 			size_t n = (size_t)(s - f);
 			char sub[256];
 			memcpy(sub, f, n);
@@ -102,9 +119,9 @@ Test(ignore, agrees_with_git_check_ignore)
 		      "GIT_DIR=$d GIT_WORK_TREE=. git check-ignore -q '%s'; "
 		      "s=$?; rm -rf $d; exit $s",
 		      wt, f);
-		cr_assert_eq(ignored, r.status == 0,
-			     "%s: ours %d, git says %s", f, ignored,
-			     r.status == 0 ? "ignored" : "not ignored");
+		cr_assert_eq(ignored, r.status == 0, "%s: ours %d, git says %s",
+		             f, ignored,
+		             r.status == 0 ? "ignored" : "not ignored");
 		tu_result_dispose(&r);
 	}
 	close(root);

@@ -49,7 +49,7 @@ static void open_store(void)
 {
 	if (!st)
 		cr_assert_eq(sdf_store_open(&st, stpath, wt, SDF_STORE_CREATE),
-			     0, "%s", sdf_error_last());
+		             0, "%s", sdf_error_last());
 }
 
 static void track(char tree[SDF_OID_HEXSZ + 1])
@@ -58,7 +58,7 @@ static void track(char tree[SDF_OID_HEXSZ + 1])
 
 	open_store();
 	cr_assert_eq(sdf_snapshot_track(&res, st, NULL), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	memcpy(tree, res.tree, SDF_OID_HEXSZ + 1);
 }
 
@@ -69,10 +69,10 @@ static char *listing(const char *dir)
 	char *out;
 
 	cr_assert_eq(tu_sh(&r,
-			   "cd '%s' && find . -printf '%%p %%y %%s %%m\\n' | "
-			   "LC_ALL=C sort",
-			   dir),
-		     0, "%s", r.err);
+	                   "cd '%s' && find . -printf '%%p %%y %%s %%m\\n' | "
+	                   "LC_ALL=C sort",
+	                   dir),
+	             0, "%s", r.err);
 	out = r.out;
 	r.out = NULL;
 	tu_result_dispose(&r);
@@ -87,7 +87,7 @@ static void expect_file(const char *rel, const char *content, mode_t mode)
 	cr_assert_eq(lstat(p, &sb), 0, "%s is missing", rel);
 	cr_assert(S_ISREG(sb.st_mode), "%s is not a file", rel);
 	cr_assert_eq(sb.st_mode & 07777, mode, "%s has mode %o", rel,
-		     sb.st_mode & 07777);
+	             sb.st_mode & 07777);
 	got = tu_read(wt, rel, NULL);
 	cr_assert_str_eq(got, content, "%s", rel);
 	free(got);
@@ -154,7 +154,7 @@ static void write_raw(char out[41], const char *entries, size_t len)
 	cr_assert_eq(git_repository_open_bare(&repo, stpath), 0);
 	cr_assert_eq(git_repository_odb(&odb, repo), 0);
 	cr_assert_eq(git_odb_write(&id, odb, entries, len, GIT_OBJECT_TREE), 0,
-		     "%s", git_error_last()->message);
+	             "%s", git_error_last()->message);
 	git_oid_tostr(out, 41, &id);
 	git_odb_free(odb);
 	git_repository_free(repo);
@@ -162,7 +162,7 @@ static void write_raw(char out[41], const char *entries, size_t len)
 
 /* "MODE NAME\0<20-byte id>" */
 static size_t raw_entry(char *buf, const char *mode, const char *name,
-			const char *hex)
+                        const char *hex)
 {
 	git_oid id;
 	size_t n = (size_t)sprintf(buf, "%s %s", mode, name) + 1;
@@ -173,7 +173,7 @@ static size_t raw_entry(char *buf, const char *mode, const char *name,
 }
 
 static char *git_out(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+    __attribute__((format(printf, 1, 2)));
 static char *git_out(const char *fmt, ...)
 {
 	tu_result r;
@@ -197,7 +197,7 @@ static void expect_refused(const char *tree)
 	int err = sdf_snapshot_restore(&res, st, tree, NULL);
 
 	cr_assert_eq(err, SDF_EUNSAFE, "tree %s: %d %s", tree, err,
-		     sdf_error_last());
+	             sdf_error_last());
 	cr_assert(strstr(sdf_error_last(), "unsafe"), "%s", sdf_error_last());
 	cr_assert_eq(res.written, 0);
 	after = listing(wt);
@@ -215,9 +215,20 @@ Test(restore, hostile_tree_paths_are_refused_before_writing)
 	char buf[1024];
 	size_t n;
 	static const char *const names[] = {
-		"..", ".git", ".GIT", ".", "a\\b", "../x", "/abs", "x/../../y",
-		/* what NTFS or vfat would take for .git */
-		".git.", ".Git . ", "GIT~1", "git~1..", ".git:x",
+	    "..",
+	    ".git",
+	    ".GIT",
+	    ".",
+	    "a\\b",
+	    "../x",
+	    "/abs",
+	    "x/../../y",
+	    /* what NTFS or vfat would take for .git */
+	    ".git.",
+	    ".Git . ",
+	    "GIT~1",
+	    "git~1..",
+	    ".git:x",
 	};
 
 	tu_write_str(wt, "keep.txt", "keep\n");
@@ -234,7 +245,7 @@ Test(restore, hostile_tree_paths_are_refused_before_writing)
 		for (int asdir = 0; asdir < 2; asdir++) {
 			n = raw_entry(buf, "100644", "a-first", blob);
 			n += raw_entry(buf + n, asdir ? "40000" : "100644",
-				       names[i], asdir ? sub : blob);
+			               names[i], asdir ? sub : blob);
 			write_raw(bad, buf, n);
 			expect_refused(bad);
 			/* and one level down */
@@ -245,26 +256,26 @@ Test(restore, hostile_tree_paths_are_refused_before_writing)
 	}
 	/* git mktree takes some of them: the same refusal */
 	t = git_out("printf '040000 tree %s\\t..\\n' | GIT_DIR='%s' git mktree",
-		    sub, stpath);
+	            sub, stpath);
 	expect_refused(t);
 	free(t);
 	t = git_out("printf '040000 tree %s\\t.git\\n' | GIT_DIR='%s' git "
-		    "mktree",
-		    sub, stpath);
+	            "mktree",
+	            sub, stpath);
 	expect_refused(t);
 	free(t);
 	/* revert refuses such paths too */
 	sdf_restore_result res;
-	const char *bad_paths[] = {"../x", "/etc/passwd", "a/../../x",
-				   ".git/config", "a\\b", "d/.Git/x",
-				   "GIT~1/config", "d/.git. /x"};
+	const char *bad_paths[] = {"../x",         "/etc/passwd", "a/../../x",
+	                           ".git/config",  "a\\b",        "d/.Git/x",
+	                           "GIT~1/config", "d/.git. /x"};
 	for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
 		const char *one[] = {"keep.txt", bad_paths[i]};
 		char *before, *after;
 		tu_write_str(wt, "keep.txt", "changed\n");
 		before = listing(wt);
 		cr_assert_eq(sdf_snapshot_revert(&res, st, tree, one, 2, NULL),
-			     SDF_EUNSAFE, "%s", bad_paths[i]);
+		             SDF_EUNSAFE, "%s", bad_paths[i]);
 		after = listing(wt);
 		cr_assert_str_eq(before, after);
 		expect_file("keep.txt", "changed\n", 0644);
@@ -295,7 +306,7 @@ Test(restore, symlink_planted_for_a_directory_is_replaced)
 	cr_assert_eq(symlink(target, p), 0);
 	free(p);
 	cr_assert_eq(sdf_snapshot_restore(&res, st, tree, NULL), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	ls = listing(outside);
 	cr_assert_str_eq(ls, ". d 4096 700\n", "written outside: %s", ls);
 	free(ls);
@@ -315,7 +326,7 @@ Test(restore, symlink_planted_for_a_directory_is_replaced)
 	free(p);
 	const char *paths[] = {"d/sub/y.txt"};
 	cr_assert_eq(sdf_snapshot_revert(&res, st, tree, paths, 1, NULL), 0,
-		     "%s", sdf_error_last());
+	             "%s", sdf_error_last());
 	ls = listing(outside);
 	cr_assert_str_eq(ls, ". d 4096 700\n", "written outside: %s", ls);
 	free(ls);
@@ -333,7 +344,7 @@ Test(restore, revert_never_deletes_through_a_symlink)
 	sh("cd '%s' && ln -s '%s' lnk", wt, outside);
 	const char *paths[] = {"lnk/victim"};
 	cr_assert_eq(sdf_snapshot_revert(&res, st, tree, paths, 1, NULL), 0,
-		     "%s", sdf_error_last());
+	             "%s", sdf_error_last());
 	cr_assert_eq(res.removed, 0);
 	ls = tu_read(outside, "victim", NULL);
 	cr_assert_str_eq(ls, "precious\n");
@@ -354,7 +365,8 @@ Test(restore, non_empty_directory_in_the_way_is_reported)
 	tu_write_str(wt, "e.txt", "e\n");
 	track(tree);
 	sh("cd '%s' && rm a.txt b.txt c.txt e.txt && mkdir -p b.txt e.txt && "
-	   "echo mine > b.txt/mine", wt);
+	   "echo mine > b.txt/mine",
+	   wt);
 	opts.notice = notice;
 	opts.payload = &seen;
 	err = sdf_snapshot_restore(&res, st, tree, &opts);
@@ -384,7 +396,7 @@ Test(restore, unchanged_files_are_not_rewritten)
 	cr_assert_eq(stat(p, &before), 0);
 	tu_write_str(wt, "b.txt", "B\n");
 	cr_assert_eq(sdf_snapshot_restore(&res, st, tree, NULL), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	cr_assert_eq(res.written, 1);
 	cr_assert_eq(res.unchanged, 2);
 	cr_assert_eq(stat(p, &after), 0);
@@ -444,10 +456,10 @@ Test(restore, revert_files_directories_and_new_files)
 	tu_write_str(wt, "gen2/unknown", "never tracked\n");
 	tu_write_str(wt, "created.txt", "after the snapshot\n");
 
-	const char *paths[] = {"top.txt", "./src/", "gen", "gen2",
-			       "created.txt", "not-anywhere"};
-	cr_assert_eq(sdf_snapshot_revert(&res, st, t1, paths, 6, NULL), 0,
-		     "%s", sdf_error_last());
+	const char *paths[] = {"top.txt", "./src/",      "gen",
+	                       "gen2",    "created.txt", "not-anywhere"};
+	cr_assert_eq(sdf_snapshot_revert(&res, st, t1, paths, 6, NULL), 0, "%s",
+	             sdf_error_last());
 	expect_file("top.txt", "top\n", 0644);
 	expect_file("other.txt", "OTHER\n", 0644); /* not named */
 	expect_file("src/a.c", "a\n", 0644);
@@ -462,7 +474,7 @@ Test(restore, revert_files_directories_and_new_files)
 	expect_file("gen2/unknown", "never tracked\n", 0644);
 	cr_assert(!exists("created.txt"));
 	cr_assert_eq(res.removed, 6, "removed %llu",
-		     (unsigned long long)res.removed);
+	             (unsigned long long)res.removed);
 
 	/* a named ignored file that the snapshot lacks is kept */
 	tu_write_str(wt, "x.log", "keep me\n");
@@ -490,7 +502,7 @@ Test(restore, restores_from_a_packed_store)
 	sh("git --git-dir='%s' gc -q", stpath);
 	sh("rm -r '%s/a.txt' '%s/d'", wt, wt);
 	cr_assert_eq(sdf_snapshot_restore(&res, st, tree, NULL), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	expect_file("a.txt", "a\n", 0644);
 	expect_file("d/b.txt", "b\n", 0644);
 }
@@ -512,14 +524,14 @@ Test(restore, gitlinks_and_links)
 	free(ls);
 	sh("cd '%s' && rm l dangling && echo file > sub/s.txt", wt);
 	cr_assert_eq(sdf_snapshot_restore(&res, st, tree, NULL), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	expect_link("l", "a.txt");
 	expect_link("dangling", "no/such target");
 	/* the gitlink's content is never touched */
 	expect_file("sub/s.txt", "file\n", 0644);
 	sh("rm -rf '%s'", sub);
 	cr_assert_eq(sdf_snapshot_restore(&res, st, tree, NULL), 0, "%s",
-		     sdf_error_last());
+	             sdf_error_last());
 	struct stat sb;
 	cr_assert_eq(lstat(sub, &sb), 0);
 	cr_assert(S_ISDIR(sb.st_mode));
@@ -535,16 +547,14 @@ Test(restore, unknown_tree_writes_nothing)
 	track(tree);
 	sh("rm '%s/a.txt'", wt);
 	cr_assert_eq(sdf_snapshot_restore(&res, st, "no-such-label", NULL),
-		     SDF_ENOTFOUND);
-	cr_assert_eq(sdf_snapshot_restore(
-			     &res, st,
-			     "0123456789abcdef0123456789abcdef01234567", NULL),
-		     SDF_ENOTFOUND);
+	             SDF_ENOTFOUND);
+	cr_assert_eq(
+	    sdf_snapshot_restore(
+	        &res, st, "0123456789abcdef0123456789abcdef01234567", NULL),
+	    SDF_ENOTFOUND);
 	cr_assert(!exists("a.txt"));
-	cr_assert_eq(sdf_snapshot_restore(&res, st, "refs/snapdiff/head",
-					  NULL),
-		     0, "%s",
-		     sdf_error_last());
+	cr_assert_eq(sdf_snapshot_restore(&res, st, "refs/snapdiff/head", NULL),
+	             0, "%s", sdf_error_last());
 	expect_file("a.txt", "a\n", 0644);
 }
 
@@ -566,7 +576,7 @@ Test(restore, allocation_failures_fail_cleanly)
 
 #ifdef SDF_SANITIZED
 	cr_skip_test("libgit2 leaks on its out-of-memory paths; LeakSanitizer "
-		     "would report them");
+	             "would report them");
 #endif
 	tu_write_str(wt, "a.txt", "a\n");
 	tu_write_str(wt, "d/b.txt", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n");
@@ -583,8 +593,8 @@ Test(restore, allocation_failures_fail_cleanly)
 			break;
 		if (err < 0)
 			cr_assert_eq(err, SDF_EBUDGET, "n=%llu: %d %s",
-				     (unsigned long long)n, err,
-				     sdf_error_last());
+			             (unsigned long long)n, err,
+			             sdf_error_last());
 	}
 	cr_assert_eq(err, 0);
 	cr_assert_gt(n, 10);
