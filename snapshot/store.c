@@ -263,28 +263,41 @@ static int is_store(const char *path)
 	return ok;
 }
 
-int sdf_store_open_repo(git_repository **out, const sdf_store *st)
+/* Sets repo's worktree to wt (none when NULL). */
+static int use_worktree(git_repository *repo, const char *wt)
+{
+	int err;
+
+	if (wt && (err = git_repository_set_workdir(repo, wt, 0)) < 0)
+		return sdf_git_error(err, "cannot use worktree '%s'", wt);
+	return 0;
+}
+
+/*
+ * A handle on st's store: its object database guarded, its worktree set
+ * when st has one. Callers run it never refused (a refusal leaks in
+ * libgit2 1.5.1: see load_repo).
+ */
+static int open_handle(git_repository **out, const sdf_store *st)
 {
 	git_repository *repo = NULL;
 	int err;
 
 	*out = NULL;
-	/* never refused, as in load_repo (a refusal leaks in libgit2) */
-	sdf_alloc_unrefused_begin();
 	if ((err = git_repository_open_bare(&repo, st->path)) < 0)
-		err = sdf_git_error(err, "cannot open store '%s'", st->path);
-	else if ((err = sdf_store_guard_odb(repo, st->path)) >= 0 &&
-	         st->worktree &&
-	         (err = git_repository_set_workdir(repo, st->worktree, 0)) < 0)
-		err = sdf_git_error(err, "cannot set worktree '%s'",
-		                    st->worktree);
-	sdf_alloc_unrefused_end();
-	if (err < 0) {
+		return sdf_git_error(err, "cannot open store '%s'", st->path);
+	if ((err = sdf_store_guard_odb(repo, st->path)) < 0 ||
+	    (err = use_worktree(repo, st->worktree)) < 0) {
 		git_repository_free(repo);
 		return err;
 	}
 	*out = repo;
 	return 0;
+}
+
+int sdf_store_open_repo(git_repository **out, const sdf_store *st)
+{
+	return SDF_UNREFUSED(open_handle(out, st));
 }
 
 /*
@@ -355,20 +368,12 @@ static int load_repo(sdf_store *st)
 	git_repository *repo = NULL;
 	int err;
 
-	if ((err = git_repository_open_bare(&repo, st->path)) < 0) {
-		err = sdf_git_error(err, "cannot open store '%s'", st->path);
+	if ((err = open_handle(&repo, st)) < 0)
+		return err;
+	if (!st->worktree &&
+	    ((err = recorded_worktree(&st->worktree, repo)) < 0 ||
+	     (err = use_worktree(repo, st->worktree)) < 0))
 		goto done;
-	}
-	if ((err = sdf_store_guard_odb(repo, st->path)) < 0 ||
-	    (!st->worktree &&
-	     (err = recorded_worktree(&st->worktree, repo)) < 0))
-		goto done;
-	if (st->worktree &&
-	    (err = git_repository_set_workdir(repo, st->worktree, 0)) < 0) {
-		err = sdf_git_error(err, "cannot use worktree '%s'",
-		                    st->worktree);
-		goto done;
-	}
 	if ((err = load_lazy_parts(repo)) < 0)
 		goto done;
 	st->repo = repo;
