@@ -108,6 +108,19 @@ void sdf_snapshot_global_shutdown(void)
 	git_libgit2_shutdown();
 }
 
+int sdf_git_swallowed(const char *fmt, ...)
+{
+	char ctx[256];
+	va_list ap;
+
+	if (!sdf_alloc_failed())
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	return sdf_error_set(SDF_EBUDGET, "%s: memory budget exceeded", ctx);
+}
+
 int sdf_git_error(int giterr, const char *fmt, ...)
 {
 	int saved_errno = errno; /* the failed system call's, if any */

@@ -135,13 +135,9 @@ int sdf_snapshot_log(sdf_snapshot_info **out, size_t *count, sdf_store *st)
 		err = sdf_git_error(err, "cannot list snapshots");
 		goto done;
 	}
-	if (sdf_alloc_failed()) {
-		/* libgit2 skipped a ref, or a commit looked missing */
-		err = sdf_error_set(SDF_EBUDGET, "cannot list snapshots: "
-		                                 "memory budget exceeded");
+	/* libgit2 skipped a ref, or a commit looked missing */
+	if ((err = sdf_git_swallowed("cannot list snapshots")) < 0)
 		goto done;
-	}
-	err = 0;
 	if (n)
 		qsort(list, n, sizeof(*list), cmp_info);
 	*out = list;
@@ -189,11 +185,7 @@ none:
 	 * the ref or its commit: then a snapshot of an unchanged tree would
 	 * be recorded twice.
 	 */
-	if (sdf_alloc_failed())
-		return sdf_error_set(SDF_EBUDGET,
-		                     "cannot read the newest snapshot: memory "
-		                     "budget exceeded");
-	return 0;
+	return sdf_git_swallowed("cannot read the newest snapshot");
 }
 
 static void make_id(char *buf, size_t len, const struct timespec *ts,

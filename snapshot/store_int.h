@@ -26,6 +26,14 @@ struct sdf_store {
  */
 int sdf_git_error(int giterr, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/*
+ * After a libgit2 call that succeeded: SDF_EBUDGET, "context: memory budget
+ * exceeded", when an allocation failed on this thread since
+ * sdf_alloc_clear_failed() (libgit2 swallows some refusals and answers as
+ * if what it could not read were not there); else 0.
+ */
+int sdf_git_swallowed(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /*
  * git_reference_lookup, git_reference_iterator_glob_new,

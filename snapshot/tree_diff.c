@@ -124,14 +124,9 @@ int sdf_tree_changes(sdf_tree_change **out, size_t *count, sdf_store *st,
 	sdf_alloc_clear_failed();
 	if ((err = diff_trees(&diff, st->repo, a, b, &opts)) < 0)
 		goto done;
-	if (sdf_alloc_failed()) {
-		/* libgit2 swallowed it: a subtree it could not read would
-		 * show as deleted */
-		err = sdf_error_set(SDF_EBUDGET,
-		                    "cannot compare the trees: memory budget "
-		                    "exceeded");
+	/* a subtree libgit2 could not read would show as deleted */
+	if ((err = sdf_git_swallowed("cannot compare the trees")) < 0)
 		goto done;
-	}
 	/* not git_diff_foreach: it would load blobs to classify them */
 	for (size_t i = 0; i < git_diff_num_deltas(diff); i++)
 		if ((err = add_delta(&c, git_diff_get_delta(diff, i))) < 0)
@@ -233,15 +228,12 @@ int sdf_store_attr(int *out, sdf_store *st, const char *path, const char *name)
 	sdf_alloc_clear_failed();
 	err = SDF_UNREFUSED(git_attr_get(
 	    &value, repo, GIT_ATTR_CHECK_FILE_THEN_INDEX, path, name));
-	if (err < 0 || sdf_alloc_failed()) {
-		if (err < 0)
-			err = sdf_git_error(
-			    err, "cannot read attributes of '%s'", path);
-		else /* a failure swallowed: the answer may be wrong */
-			err = sdf_error_set(SDF_EBUDGET,
-			                    "cannot read attributes of '%s': "
-			                    "memory budget exceeded",
-			                    path);
+	if (err < 0)
+		err =
+		    sdf_git_error(err, "cannot read attributes of '%s'", path);
+	else /* a failure swallowed: the answer may be wrong */
+		err = sdf_git_swallowed("cannot read attributes of '%s'", path);
+	if (err < 0) {
 		/* whatever state the failure left the handle's attribute
 		 * cache (and its lock) in goes with it; the next lookup opens
 		 * a fresh one */
@@ -315,14 +307,10 @@ int sdf_store_patch(char **out, size_t *len, int *truncated, sdf_store *st,
 		                    c->path);
 		goto done;
 	}
-	if (sdf_alloc_failed()) {
-		/* libgit2 swallowed it: the patch may lack its hunks */
-		err = sdf_error_set(SDF_EBUDGET,
-		                    "cannot render the patch of '%s': memory "
-		                    "budget exceeded",
-		                    c->path);
+	/* a refusal libgit2 swallowed: the patch may lack its hunks */
+	if ((err = sdf_git_swallowed("cannot render the patch of '%s'",
+	                             c->path)) < 0)
 		goto done;
-	}
 	if (buf.size > max_bytes) {
 		*truncated = 1;
 		goto done;
